@@ -1,0 +1,101 @@
+//! An async, Tokio-native binding to [libzmq](https://zeromq.org).
+//!
+//! `zmq-tokio` gives every classic ZeroMQ socket type an async API: await
+//! [`Socket::recv`] and [`Socket::send`] of whole multipart messages, race
+//! them in `tokio::select!` (they are cancel safe), share one socket between
+//! tasks through `Arc<Socket>`, or use a socket as a
+//! [`Stream`](futures::Stream) and [`Sink`](futures::Sink).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> zmq_tokio::Result<()> {
+//! use zmq_tokio::{Socket, SocketType};
+//!
+//! let server = Socket::new(SocketType::Rep)?;
+//! server.bind("inproc://hello")?;
+//! let client = Socket::new(SocketType::Req)?;
+//! client.connect("inproc://hello")?;
+//!
+//! client.send("Hello").await?;
+//! let request = server.recv_string().await?;
+//! server.send(format!("{request}, World")).await?;
+//! assert_eq!(client.recv_string().await?, "Hello, World");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How waiting works
+//!
+//! libzmq signals readiness through one edge-triggered fd per socket
+//! (`ZMQ_FD`) that stands for both directions and is re-armed only when
+//! someone drains the socket's command mailbox. Each operation here is
+//! tried first without blocking; only when libzmq says `EAGAIN` does the
+//! task wait on that fd, registered with Tokio's reactor, and every task
+//! that touches a socket wakes the other waiters that its call may have
+//! made ready. No task sleeps while its message waits, whether one task or
+//! many use the socket. Successful operations spend Tokio's cooperative
+//! budget, so a flood of messages does not starve a runtime's other tasks.
+//!
+//! # Messages and copies
+//!
+//! A [`Multipart`] is a whole message of [`Message`] frames. Frames larger
+//! than [`Message::COPY_THRESHOLD`] move between [`bytes::Bytes`] (or
+//! `Vec<u8>`) and libzmq without being copied, in both directions.
+//!
+//! # Closing
+//!
+//! Dropping or [closing](Socket::close) a socket never blocks: libzmq's
+//! `zmq_close` hands what is left to send to a background thread, which
+//! keeps trying for the socket's `LINGER` period. This crate sets `LINGER`
+//! to [`DEFAULT_LINGER_MS`] on every new socket, so that the termination of
+//! a context (which waits for lingering messages, and runs on a thread of
+//! its own) is bounded.
+//!
+//! # Runtime
+//!
+//! Sockets register with the reactor of the Tokio runtime they are created
+//! in, which needs I/O enabled (`enable_io` or `enable_all`; `#[tokio::main]`
+//! does it). Both the current-thread and the multi-thread runtime work.
+#![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod context;
+mod endpoint;
+mod error;
+mod message;
+mod multipart;
+pub mod options;
+mod raw;
+mod readiness;
+mod socket;
+mod socket_type;
+mod stream;
+
+pub use context::{Context, ContextBuilder};
+pub use error::{Error, Result, TrySendError};
+pub use message::Message;
+pub use multipart::{IntoIter, Iter, Multipart};
+pub use socket::Socket;
+pub use socket_type::{Events, SocketType};
+
+/// The `LINGER` this crate gives every new socket, in milliseconds: how long
+/// libzmq keeps trying to deliver messages that were sent before the socket
+/// was closed. libzmq's own default (-1, forever) would let a peer that
+/// never shows up hold a context's termination forever. Set
+/// [`options::LINGER`] to change it per socket.
+pub const DEFAULT_LINGER_MS: i32 = 1000;
+
+/// The version of the libzmq this crate is linked with, as
+/// `(major, minor, patch)`.
+pub fn version() -> (i32, i32, i32) {
+    raw::version()
+}
+
+/// Whether the linked libzmq supports a capability, as `zmq_has` reports:
+/// `"ipc"`, `"pgm"`, `"tipc"`, `"norm"`, `"curve"`, `"gssapi"`, `"draft"`.
+pub fn has(capability: &str) -> bool {
+    match std::ffi::CString::new(capability) {
+        Ok(capability) => raw::has(&capability),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,265 @@
+//! One frame of a message.
+
+use std::fmt;
+use std::ops::Deref;
+
+use bytes::Bytes;
+
+use crate::raw::{self, RawMsg};
+
+/// One frame of a ZeroMQ message.
+///
+/// A `Message` owns a libzmq `zmq_msg_t`. It dereferences to its bytes and
+/// is never writable in place: libzmq may share a frame's buffer between
+/// holders (inproc hands the sender's buffer to the receiver).
+///
+/// # Copies
+///
+/// Frames of up to [`Message::COPY_THRESHOLD`] bytes are copied into libzmq's
+/// own storage (frames of 33 bytes or less even live inside the
+/// `zmq_msg_t`): below that size a copy is cheaper than the bookkeeping of
+/// sharing. Larger [`Bytes`], `Vec<u8>` and `String` values are handed to
+/// libzmq without copying; libzmq drops them, exactly once and possibly on
+/// one of its I/O threads, when it is done with them. In the other
+/// direction [`Message::into_bytes`] gives a large received frame to
+/// [`Bytes`] without copying it.
+///
+/// `Clone` shares the content of large frames (a reference count, as
+/// `zmq_msg_copy` does) and copies small ones.
+///
+/// ```
+/// use bytes::Bytes;
+/// use zmq_tokio::Message;
+///
+/// let small = Message::from("hello");
+/// assert_eq!(&small[..], b"hello");
+/// assert_eq!(small.as_str(), Some("hello"));
+///
+/// let big = Bytes::from(vec![7u8; 64 * 1024]);
+/// let ptr = big.as_ptr();
+/// let frame = Message::from(big);
+/// assert_eq!(frame.as_ptr(), ptr); // the same buffer, not a copy
+/// ```
+pub struct Message {
+    raw: RawMsg,
+    /// Whether more frames followed this one when it was received.
+    more: bool,
+}
+
+impl Message {
+    /// Frames larger than this many bytes are passed between [`Bytes`] (or
+    /// `Vec<u8>`, `String`) and libzmq without copying; smaller ones are
+    /// copied, which measured cheaper than zero-copy's allocation and free
+    /// callback (`cargo bench --bench message`; see the README's
+    /// performance section).
+    pub const COPY_THRESHOLD: usize = 1024;
+
+    /// An empty frame.
+    pub fn new() -> Message {
+        Message::from_raw(RawMsg::new(), false)
+    }
+
+    /// A frame holding a copy of `data`.
+    pub fn copy_from_slice(data: &[u8]) -> Message {
+        Message::from_raw(RawMsg::copy_from(data), false)
+    }
+
+    /// A frame that points at static data: neither copied nor freed.
+    pub fn from_static(data: &'static [u8]) -> Message {
+        Message::from_raw(RawMsg::from_static(data), false)
+    }
+
+    pub(crate) fn from_raw(raw: RawMsg, more: bool) -> Message {
+        Message { raw, more }
+    }
+
+    pub(crate) fn raw_mut(&mut self) -> &mut RawMsg {
+        &mut self.raw
+    }
+
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether the frame has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The frame as text, if it is valid UTF-8.
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(self).ok()
+    }
+
+    /// Whether more frames followed this one in the message it was
+    /// received in. Always `false` for frames built locally.
+    pub fn more(&self) -> bool {
+        self.more
+    }
+
+    /// A metadata property of a received frame (`zmq_msg_gets`), such as
+    /// `"Peer-Address"`, `"User-Id"`, `"Socket-Type"` or `"Routing-Id"`.
+    /// `None` when the frame has no such property (frames built locally have
+    /// none).
+    pub fn gets(&self, property: &str) -> Option<String> {
+        let property = raw::c_string(property).ok()?;
+        self.raw.gets(&property)
+    }
+
+    /// The frame's bytes as [`Bytes`]. Frames larger than
+    /// [`Message::COPY_THRESHOLD`] are not copied: the `Bytes` keeps the
+    /// libzmq message alive. Smaller ones are copied, so that a small frame
+    /// does not pin a large receive buffer.
+    pub fn into_bytes(self) -> Bytes {
+        if self.len() <= Self::COPY_THRESHOLD {
+            Bytes::copy_from_slice(&self)
+        } else {
+            Bytes::from_owner(self.raw)
+        }
+    }
+}
+
+impl Default for Message {
+    fn default() -> Self {
+        Message::new()
+    }
+}
+
+impl Clone for Message {
+    fn clone(&self) -> Self {
+        Message {
+            raw: self.raw.try_clone(),
+            more: self.more,
+        }
+    }
+}
+
+impl Deref for Message {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.raw.data()
+    }
+}
+
+impl AsRef<[u8]> for Message {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const PREVIEW: usize = 32;
+        let data: &[u8] = self;
+        let shown = &data[..data.len().min(PREVIEW)];
+        let ellipsis = if data.len() > PREVIEW { "..." } else { "" };
+        write!(
+            f,
+            "Message({} bytes: b\"{}{ellipsis}\")",
+            data.len(),
+            shown.escape_ascii()
+        )
+    }
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for Message {}
+
+impl PartialEq<[u8]> for Message {
+    fn eq(&self, other: &[u8]) -> bool {
+        &self[..] == other
+    }
+}
+
+impl PartialEq<&[u8]> for Message {
+    fn eq(&self, other: &&[u8]) -> bool {
+        &self[..] == *other
+    }
+}
+
+impl<const N: usize> PartialEq<[u8; N]> for Message {
+    fn eq(&self, other: &[u8; N]) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for Message {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl PartialEq<str> for Message {
+    fn eq(&self, other: &str) -> bool {
+        &self[..] == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Message {
+    fn eq(&self, other: &&str) -> bool {
+        &self[..] == other.as_bytes()
+    }
+}
+
+impl From<&[u8]> for Message {
+    fn from(data: &[u8]) -> Self {
+        Message::copy_from_slice(data)
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Message {
+    fn from(data: &[u8; N]) -> Self {
+        Message::copy_from_slice(data)
+    }
+}
+
+impl From<&str> for Message {
+    fn from(text: &str) -> Self {
+        Message::copy_from_slice(text.as_bytes())
+    }
+}
+
+impl From<&String> for Message {
+    fn from(text: &String) -> Self {
+        Message::copy_from_slice(text.as_bytes())
+    }
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Self {
+        Message::from(text.into_bytes())
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(data: Vec<u8>) -> Self {
+        if data.len() <= Self::COPY_THRESHOLD {
+            Message::copy_from_slice(&data)
+        } else {
+            Message::from(Bytes::from(data))
+        }
+    }
+}
+
+impl From<Bytes> for Message {
+    fn from(data: Bytes) -> Self {
+        if data.len() <= Self::COPY_THRESHOLD {
+            Message::copy_from_slice(&data)
+        } else {
+            Message::from_raw(RawMsg::from_bytes(data), false)
+        }
+    }
+}
+
+impl From<Message> for Bytes {
+    fn from(msg: Message) -> Self {
+        msg.into_bytes()
+    }
+}

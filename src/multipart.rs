@@ -1,0 +1,377 @@
+//! A whole message: an ordered list of frames.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::{Index, IndexMut};
+
+use bytes::Bytes;
+
+use crate::Message;
+
+/// A whole ZeroMQ message: one or more frames, sent and received
+/// atomically.
+///
+/// A single-frame message is stored inline, so sending and receiving one
+/// allocates nothing beyond the frame itself.
+///
+/// ```
+/// use zmq_tokio::{Message, Multipart};
+///
+/// let mut msg = Multipart::from(["topic", "payload"]);
+/// msg.push_front(Message::from("routing-id"));
+/// assert_eq!(msg.len(), 3);
+/// assert_eq!(msg[1], "topic");
+/// let frames: Vec<&str> = msg.iter().filter_map(|f| f.as_str()).collect();
+/// assert_eq!(frames, ["routing-id", "topic", "payload"]);
+/// ```
+#[derive(Clone, Default)]
+pub struct Multipart {
+    frames: Frames,
+}
+
+#[derive(Clone)]
+enum Frames {
+    /// No frame, or one.
+    Inline(Option<Message>),
+    /// Two or more frames (or fewer, after pops).
+    Many(VecDeque<Message>),
+}
+
+impl Default for Frames {
+    fn default() -> Self {
+        Frames::Inline(None)
+    }
+}
+
+impl Multipart {
+    /// A message with no frames.
+    pub fn new() -> Multipart {
+        Multipart::default()
+    }
+
+    /// A message with room for `capacity` frames.
+    pub fn with_capacity(capacity: usize) -> Multipart {
+        let frames = if capacity <= 1 {
+            Frames::Inline(None)
+        } else {
+            Frames::Many(VecDeque::with_capacity(capacity))
+        };
+        Multipart { frames }
+    }
+
+    /// The number of frames.
+    pub fn len(&self) -> usize {
+        match &self.frames {
+            Frames::Inline(frame) => usize::from(frame.is_some()),
+            Frames::Many(frames) => frames.len(),
+        }
+    }
+
+    /// Whether the message has no frames.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The frame at `index`, if there is one.
+    pub fn get(&self, index: usize) -> Option<&Message> {
+        match &self.frames {
+            Frames::Inline(frame) if index == 0 => frame.as_ref(),
+            Frames::Inline(_) => None,
+            Frames::Many(frames) => frames.get(index),
+        }
+    }
+
+    /// The frame at `index`, mutably, if there is one.
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut Message> {
+        match &mut self.frames {
+            Frames::Inline(frame) if index == 0 => frame.as_mut(),
+            Frames::Inline(_) => None,
+            Frames::Many(frames) => frames.get_mut(index),
+        }
+    }
+
+    /// The first frame.
+    pub fn first(&self) -> Option<&Message> {
+        self.get(0)
+    }
+
+    /// The last frame.
+    pub fn last(&self) -> Option<&Message> {
+        self.len().checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    /// Iterates over the frames in order.
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.frames {
+            Frames::Inline(frame) => Iter {
+                front: frame.as_slice().iter(),
+                back: [].iter(),
+            },
+            Frames::Many(frames) => {
+                let (front, back) = frames.as_slices();
+                Iter {
+                    front: front.iter(),
+                    back: back.iter(),
+                }
+            }
+        }
+    }
+
+    fn many(&mut self) -> &mut VecDeque<Message> {
+        if let Frames::Inline(frame) = &mut self.frames {
+            let mut frames = VecDeque::with_capacity(4);
+            frames.extend(frame.take());
+            self.frames = Frames::Many(frames);
+        }
+        match &mut self.frames {
+            Frames::Many(frames) => frames,
+            Frames::Inline(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// Appends a frame.
+    pub fn push_back(&mut self, frame: impl Into<Message>) {
+        let frame = frame.into();
+        match &mut self.frames {
+            Frames::Inline(slot @ None) => *slot = Some(frame),
+            _ => self.many().push_back(frame),
+        }
+    }
+
+    /// Puts a frame in front (a routing id or an envelope delimiter).
+    pub fn push_front(&mut self, frame: impl Into<Message>) {
+        let frame = frame.into();
+        match &mut self.frames {
+            Frames::Inline(slot @ None) => *slot = Some(frame),
+            _ => self.many().push_front(frame),
+        }
+    }
+
+    /// Removes and returns the first frame.
+    pub fn pop_front(&mut self) -> Option<Message> {
+        match &mut self.frames {
+            Frames::Inline(frame) => frame.take(),
+            Frames::Many(frames) => frames.pop_front(),
+        }
+    }
+
+    /// Removes and returns the last frame.
+    pub fn pop_back(&mut self) -> Option<Message> {
+        match &mut self.frames {
+            Frames::Inline(frame) => frame.take(),
+            Frames::Many(frames) => frames.pop_back(),
+        }
+    }
+
+    /// Removes the frames from `at` on and returns them (for the sender:
+    /// what was left unsent).
+    pub(crate) fn split_off(&mut self, at: usize) -> Multipart {
+        match &mut self.frames {
+            Frames::Inline(frame) if at == 0 => Multipart {
+                frames: Frames::Inline(frame.take()),
+            },
+            Frames::Inline(_) => Multipart::new(),
+            Frames::Many(frames) => Multipart {
+                frames: Frames::Many(frames.split_off(at.min(frames.len()))),
+            },
+        }
+    }
+}
+
+impl Index<usize> for Multipart {
+    type Output = Message;
+
+    /// # Panics
+    ///
+    /// When `index` is not less than [`len`](Multipart::len), like slice
+    /// indexing; use [`get`](Multipart::get) to avoid it.
+    fn index(&self, index: usize) -> &Message {
+        match self.get(index) {
+            Some(frame) => frame,
+            None => panic!(
+                "frame index {index} out of range for a message of {} frames",
+                self.len()
+            ),
+        }
+    }
+}
+
+impl IndexMut<usize> for Multipart {
+    fn index_mut(&mut self, index: usize) -> &mut Message {
+        let len = self.len();
+        match self.get_mut(index) {
+            Some(frame) => frame,
+            None => panic!("frame index {index} out of range for a message of {len} frames"),
+        }
+    }
+}
+
+impl PartialEq for Multipart {
+    fn eq(&self, other: &Multipart) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Multipart {}
+
+impl fmt::Debug for Multipart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// An iterator over the frames of a [`Multipart`], from
+/// [`Multipart::iter`].
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    front: std::slice::Iter<'a, Message>,
+    back: std::slice::Iter<'a, Message>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a Message;
+
+    fn next(&mut self) -> Option<&'a Message> {
+        self.front.next().or_else(|| self.back.next())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.front.len() + self.back.len();
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.back.next_back().or_else(|| self.front.next_back())
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl<'a> IntoIterator for &'a Multipart {
+    type Item = &'a Message;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// The frames of a [`Multipart`], by value.
+#[derive(Debug)]
+pub struct IntoIter(IntoIterInner);
+
+#[derive(Debug)]
+enum IntoIterInner {
+    Inline(std::option::IntoIter<Message>),
+    Many(std::collections::vec_deque::IntoIter<Message>),
+}
+
+impl Iterator for IntoIter {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        match &mut self.0 {
+            IntoIterInner::Inline(it) => it.next(),
+            IntoIterInner::Many(it) => it.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.0 {
+            IntoIterInner::Inline(it) => it.size_hint(),
+            IntoIterInner::Many(it) => it.size_hint(),
+        }
+    }
+}
+
+impl DoubleEndedIterator for IntoIter {
+    fn next_back(&mut self) -> Option<Message> {
+        match &mut self.0 {
+            IntoIterInner::Inline(it) => it.next_back(),
+            IntoIterInner::Many(it) => it.next_back(),
+        }
+    }
+}
+
+impl ExactSizeIterator for IntoIter {}
+
+impl IntoIterator for Multipart {
+    type Item = Message;
+    type IntoIter = IntoIter;
+
+    fn into_iter(self) -> IntoIter {
+        IntoIter(match self.frames {
+            Frames::Inline(frame) => IntoIterInner::Inline(frame.into_iter()),
+            Frames::Many(frames) => IntoIterInner::Many(frames.into_iter()),
+        })
+    }
+}
+
+impl FromIterator<Message> for Multipart {
+    fn from_iter<I: IntoIterator<Item = Message>>(iter: I) -> Self {
+        let mut msg = Multipart::new();
+        msg.extend(iter);
+        msg
+    }
+}
+
+impl<M: Into<Message>> Extend<M> for Multipart {
+    fn extend<I: IntoIterator<Item = M>>(&mut self, iter: I) {
+        for frame in iter {
+            self.push_back(frame);
+        }
+    }
+}
+
+impl From<Message> for Multipart {
+    fn from(frame: Message) -> Self {
+        Multipart {
+            frames: Frames::Inline(Some(frame)),
+        }
+    }
+}
+
+/// Single-frame conversions: each value becomes a one-frame message.
+macro_rules! single_frame {
+    ($($ty:ty),* $(,)?) => {$(
+        impl From<$ty> for Multipart {
+            fn from(value: $ty) -> Self {
+                Multipart::from(Message::from(value))
+            }
+        }
+
+        impl From<Vec<$ty>> for Multipart {
+            fn from(frames: Vec<$ty>) -> Self {
+                frames.into_iter().map(Message::from).collect()
+            }
+        }
+    )*};
+}
+
+single_frame!(&str, &String, String, &[u8], Vec<u8>, Bytes);
+
+impl<const N: usize> From<&[u8; N]> for Multipart {
+    fn from(value: &[u8; N]) -> Self {
+        Multipart::from(Message::from(value))
+    }
+}
+
+impl From<Vec<Message>> for Multipart {
+    fn from(frames: Vec<Message>) -> Self {
+        frames.into_iter().collect()
+    }
+}
+
+impl<T: Into<Message>, const N: usize> From<[T; N]> for Multipart {
+    fn from(frames: [T; N]) -> Self {
+        frames.into_iter().map(Into::into).collect()
+    }
+}
+
+impl From<Multipart> for Vec<Message> {
+    fn from(msg: Multipart) -> Self {
+        msg.into_iter().collect()
+    }
+}

@@ -1,0 +1,388 @@
+//! Readiness: how a socket's tasks wait for libzmq without losing a wakeup.
+//!
+//! libzmq signals through `ZMQ_FD`, an fd that becomes readable when the
+//! socket's command mailbox goes from empty to busy. That one edge stands
+//! for changes of both directions (POLLIN and POLLOUT), and only a drain of
+//! the mailbox re-arms it: reading `ZMQ_EVENTS` always drains, a send or
+//! receive only sometimes. So after any libzmq call, a direction may have
+//! become ready without a new edge. The rules below make sure some task
+//! always looks:
+//!
+//! 1. Every operation is tried first with `ZMQ_DONTWAIT`; only on `EAGAIN`
+//!    does its task wait.
+//! 2. A waiter counts itself in its direction's `waiters`, enables its
+//!    [`Notified`](tokio::sync::futures::Notified), and only then reads
+//!    `ZMQ_EVENTS`. If its bit is set it retries at once.
+//! 3. Otherwise it waits for the first of: the fd's readiness, its
+//!    direction's `Notify`, or the socket's close token. After the fd fires
+//!    it reads `ZMQ_EVENTS` and keeps tokio's readiness if its bit is set,
+//!    or calls `clear_ready()`, which keeps any edge that arrived after the
+//!    guard was taken.
+//! 4. After every successful call, and after every `ZMQ_EVENTS` read, a task
+//!    that sees waiters reads `ZMQ_EVENTS` (if it has not just done so) and
+//!    wakes each direction that has waiters and whose bit is set, its own
+//!    direction included.
+//!
+//! Why nothing is lost: a waiter's count is incremented before it locks the
+//! socket to read `ZMQ_EVENTS`. A successful call by another task locks the
+//! socket too. If that call comes first, the waiter's `ZMQ_EVENTS` read sees
+//! its effect. If it comes after, the mutex orders the waiter's increment
+//! before the caller's load of the count, so the caller sees the waiter and
+//! wakes it; the waiter's `Notified` was enabled before the increment, so
+//! the wakeup cannot fall between its check and its sleep. A change made by
+//! a libzmq I/O thread arrives as a mailbox command: either the waiter's
+//! `ZMQ_EVENTS` read processes it, or the mailbox was drained by then and
+//! the command produces a new edge.
+
+use std::ffi::c_int;
+use std::fmt;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::raw::{self, RawMsg, RawSocket};
+use crate::{Context, Error, Message, Multipart, Result, SocketType};
+
+/// A direction of readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// POLLIN: a message can be received.
+    Recv = 0,
+    /// POLLOUT: a message can be sent.
+    Send = 1,
+}
+
+impl Want {
+    fn bit(self) -> c_int {
+        match self {
+            Want::Recv => raw::POLLIN,
+            Want::Send => raw::POLLOUT,
+        }
+    }
+}
+
+/// What a non-blocking send did.
+pub(crate) enum Sent {
+    /// Every frame went out.
+    All,
+    /// Nothing went out: the socket cannot take a message now.
+    Full,
+    /// libzmq failed before frame `unsent`; that frame and those after it
+    /// were not sent.
+    Failed { error: Error, unsent: usize },
+}
+
+/// The shared state of one socket.
+pub(crate) struct Core {
+    /// The libzmq socket, `None` once closed. The lock is held for one
+    /// non-blocking libzmq call (or one whole multipart message) at a time.
+    raw: Mutex<Option<RawSocket>>,
+    /// A duplicate of `ZMQ_FD`, registered for readability.
+    fd: AsyncFd<OwnedFd>,
+    kind: SocketType,
+    /// Tasks waiting in each direction (indexed by `Want`).
+    waiters: [AtomicUsize; 2],
+    notify: [Notify; 2],
+    /// Cancelled on close, on drop, and (as a child of the context's token)
+    /// on context shutdown.
+    closed: CancellationToken,
+    /// Set by an explicit close or drop, to tell `Closed` from
+    /// `ContextTerminated`.
+    closed_here: AtomicBool,
+    ctx: Context,
+}
+
+impl Core {
+    pub(crate) fn open(ctx: &Context, kind: SocketType) -> Result<Core> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::NoRuntime);
+        }
+        if ctx.is_shutdown() {
+            return Err(Error::ContextTerminated);
+        }
+        let raw = ctx
+            .raw()
+            .socket(kind.raw())
+            .map_err(|e| Error::zmq(e, format!("create {kind:?} socket")))?;
+        raw.set_int(zmq_sys::ZMQ_LINGER as c_int, crate::DEFAULT_LINGER_MS)
+            .map_err(|e| Error::zmq(e, "set LINGER"))?;
+        let fd = raw.register_fd()?;
+        Ok(Core {
+            raw: Mutex::new(Some(raw)),
+            fd,
+            kind,
+            waiters: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            notify: [Notify::new(), Notify::new()],
+            closed: ctx.shutdown_token().child_token(),
+            closed_here: AtomicBool::new(false),
+            ctx: ctx.clone(),
+        })
+    }
+
+    pub(crate) fn kind(&self) -> SocketType {
+        self.kind
+    }
+
+    pub(crate) fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    pub(crate) fn closed_token(&self) -> &CancellationToken {
+        &self.closed
+    }
+
+    /// The error for an operation on a socket that can no longer work.
+    pub(crate) fn closed_error(&self) -> Error {
+        if !self.closed_here.load(Ordering::Acquire) && self.ctx.is_shutdown() {
+            Error::ContextTerminated
+        } else {
+            Error::Closed
+        }
+    }
+
+    /// Runs `f` on the libzmq socket under the lock.
+    pub(crate) fn with_raw<R>(&self, f: impl FnOnce(&RawSocket) -> Result<R>) -> Result<R> {
+        let guard = self.raw.lock().unwrap_or_else(PoisonError::into_inner);
+        match guard.as_ref() {
+            Some(raw) => f(raw),
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// Closes the libzmq socket for every holder and wakes every waiter.
+    /// `zmq_close` does not block; lingering messages are left to libzmq's
+    /// reaper thread.
+    pub(crate) fn close(&self) {
+        let raw = self
+            .raw
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if raw.is_some() {
+            self.closed_here.store(true, Ordering::Release);
+        }
+        self.closed.cancel();
+        drop(raw);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Reads `ZMQ_EVENTS` and wakes the waiters it may concern: the read
+    /// drains the mailbox, and with it the edge they might be waiting for.
+    pub(crate) fn events(&self) -> Result<c_int> {
+        let events = self.read_events()?;
+        self.wake(events);
+        Ok(events)
+    }
+
+    fn read_events(&self) -> Result<c_int> {
+        self.with_raw(|raw| raw.events().map_err(|e| Error::zmq(e, "get EVENTS")))
+    }
+
+    /// Wakes each direction that has waiters and whose bit is in `events`.
+    fn wake(&self, events: c_int) {
+        for want in [Want::Recv, Want::Send] {
+            if events & want.bit() != 0 && self.waiters[want as usize].load(Ordering::Relaxed) > 0 {
+                self.notify[want as usize].notify_waiters();
+            }
+        }
+    }
+
+    /// Rule 4: after a successful call, wake whoever can now proceed. The
+    /// hot path (nobody waiting) costs two relaxed loads.
+    pub(crate) fn after_success(&self) {
+        if self.waiters[0].load(Ordering::Relaxed) == 0
+            && self.waiters[1].load(Ordering::Relaxed) == 0
+        {
+            return;
+        }
+        // An error here means the socket is closed or terminated, which
+        // has woken every waiter through the close token already.
+        if let Ok(events) = self.read_events() {
+            self.wake(events);
+        }
+    }
+
+    /// Receives a whole message without waiting; `Ok(None)` on `EAGAIN`.
+    pub(crate) fn recv_now(&self) -> Result<Option<Multipart>> {
+        self.with_raw(|raw| {
+            let mut first = RawMsg::new();
+            match retry_eintr(|| raw.recv(&mut first, raw::DONTWAIT)) {
+                Ok(()) => {}
+                Err(raw::EAGAIN) => return Ok(None),
+                Err(e) => return Err(Error::zmq(e, "recv")),
+            }
+            let mut more = first.more();
+            let mut msg = Multipart::from(Message::from_raw(first, more));
+            // libzmq makes a message visible only once all its frames are
+            // there, so the rest never waits.
+            while more {
+                let mut part = RawMsg::new();
+                retry_eintr(|| raw.recv(&mut part, raw::DONTWAIT))
+                    .map_err(|e| Error::zmq(e, "recv"))?;
+                more = part.more();
+                msg.push_back(Message::from_raw(part, more));
+            }
+            Ok(Some(msg))
+        })
+    }
+
+    /// Sends a whole message without waiting. Frames that went out are left
+    /// empty in `msg`; on `Full` nothing went out and `msg` is unchanged.
+    pub(crate) fn send_now(&self, msg: &mut Multipart) -> Sent {
+        let frames = msg.len();
+        if frames == 0 {
+            return Sent::Failed {
+                error: Error::InvalidMessage {
+                    reason: "a message needs at least one frame".into(),
+                },
+                unsent: 0,
+            };
+        }
+        let guard = self.raw.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(raw) = guard.as_ref() else {
+            return Sent::Failed {
+                error: Error::Closed,
+                unsent: 0,
+            };
+        };
+        for index in 0..frames {
+            let flags = if index + 1 < frames {
+                raw::DONTWAIT | raw::SNDMORE
+            } else {
+                raw::DONTWAIT
+            };
+            let Some(frame) = msg.get_mut(index) else {
+                unreachable!("index < len")
+            };
+            // The high-water mark counts whole messages: once libzmq takes
+            // the first frame it takes the rest.
+            match retry_eintr(|| raw.send(frame.raw_mut(), flags)) {
+                Ok(()) => {}
+                Err(raw::EAGAIN) if index == 0 => return Sent::Full,
+                Err(e) => {
+                    return Sent::Failed {
+                        error: Error::zmq(e, "send"),
+                        unsent: index,
+                    }
+                }
+            }
+        }
+        Sent::All
+    }
+
+    /// A send found the socket full. `waited` says whether a wait for
+    /// POLLOUT came just before it: ROUTER (with `ROUTER_MANDATORY`) and
+    /// STREAM report `EAGAIN` when the addressed peer is full even while
+    /// POLLOUT says another peer has room, and no signal tells when that
+    /// one peer has room again, so waiting would spin: report it instead.
+    pub(crate) fn check_full_after_wait(&self, waited: bool) -> Result<()> {
+        if waited && matches!(self.kind, SocketType::Router | SocketType::Stream) {
+            return Err(Error::zmq(
+                raw::EAGAIN,
+                "send (the addressed peer is at its high-water mark)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until `want` may be possible: `ZMQ_EVENTS` showed its bit, or
+    /// another task saw it and woke this one. Returns at once if the bit is
+    /// set now.
+    ///
+    /// Cancel safe: it takes nothing from the socket.
+    pub(crate) async fn wait(&self, want: Want) -> Result<()> {
+        let _count = WaiterCount::new(&self.waiters[want as usize]);
+        let notified = self.notify[want as usize].notified();
+        tokio::pin!(notified);
+        // Rule 2: enabled before the count is visible to anyone who might
+        // notify, so no notification can be missed.
+        notified.as_mut().enable();
+
+        let events = self.read_events().map_err(|e| self.terminal(e))?;
+        // The failed call and this read may have used up the other
+        // direction's edge: wake it if it can go.
+        self.wake(events & !want.bit());
+        if events & want.bit() != 0 {
+            return Ok(());
+        }
+
+        loop {
+            tokio::select! {
+                biased;
+                () = self.closed.cancelled() => return Err(self.closed_error()),
+                () = notified.as_mut() => return Ok(()),
+                guard = self.fd.readable() => {
+                    let mut guard = guard?;
+                    let events = self.read_events().map_err(|e| self.terminal(e))?;
+                    self.wake(events);
+                    if events & want.bit() != 0 {
+                        // Keep tokio's readiness: the next waiter will look
+                        // at ZMQ_EVENTS itself.
+                        guard.retain_ready();
+                        return Ok(());
+                    }
+                    // Always clear: looping on a set readiness would spin
+                    // without spending the task's budget. An edge that came
+                    // after the guard was taken survives the clear.
+                    guard.clear_ready();
+                }
+            }
+        }
+    }
+
+    /// Maps an error seen while waiting: a closed socket reports why.
+    fn terminal(&self, error: Error) -> Error {
+        match error {
+            Error::Closed => self.closed_error(),
+            other => other,
+        }
+    }
+
+    pub(crate) fn fd_number(&self) -> i32 {
+        raw::fd_number(&self.fd)
+    }
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("kind", &self.kind)
+            .field("fd", &self.fd_number())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// Retries a libzmq call interrupted by a signal.
+fn retry_eintr(mut call: impl FnMut() -> Result<(), raw::Errno>) -> Result<(), raw::Errno> {
+    loop {
+        match call() {
+            Err(raw::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Counts one waiter for as long as it lives, so that a cancelled wait is
+/// uncounted too.
+struct WaiterCount<'a>(&'a AtomicUsize);
+
+impl<'a> WaiterCount<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        WaiterCount(count)
+    }
+}
+
+impl Drop for WaiterCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,528 @@
+//! The async socket.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::endpoint::{self, Use};
+use crate::options::{IntoOptionValue, OptionType, SocketOption};
+use crate::raw;
+use crate::readiness::{Core, Sent, Want};
+use crate::stream::PollState;
+use crate::{Context, Error, Events, Multipart, Result, SocketType, TrySendError};
+
+/// An async ZeroMQ socket.
+///
+/// Every method takes `&self`, and a `Socket` is `Send + Sync`: share one
+/// between tasks with [`Arc`], for instance a task that sends and a task
+/// that receives. It is not `Clone`, since closing it closes it for every
+/// holder.
+///
+/// Messages are whole: [`send`](Socket::send) and [`recv`](Socket::recv)
+/// move every frame of a multipart message at once, and no frame of one
+/// message is ever interleaved with another's.
+///
+/// # Cancellation
+///
+/// Every async method may be dropped at any `.await` (the losing branch of
+/// `tokio::select!`, a timeout) without effect on the socket: a cancelled
+/// `recv` has taken no message, a cancelled `send` has sent nothing and
+/// never will. Each method's `# Cancel safety` section says so.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> zmq_tokio::Result<()> {
+/// use std::time::Duration;
+/// use zmq_tokio::{Socket, SocketType};
+///
+/// let rep = Socket::new(SocketType::Rep)?;
+/// let endpoint = rep.bind("tcp://127.0.0.1:*")?; // the port libzmq chose
+/// let req = Socket::new(SocketType::Req)?;
+/// req.connect(&endpoint)?;
+///
+/// req.send("ping").await?;
+/// tokio::select! {
+///     msg = rep.recv() => rep.send(msg?).await?,
+///     _ = tokio::time::sleep(Duration::from_secs(5)) => panic!("no request"),
+/// }
+/// assert_eq!(req.recv_string().await?, "ping");
+/// # Ok(())
+/// # }
+/// ```
+pub struct Socket {
+    pub(crate) core: Arc<Core>,
+    pub(crate) poll: PollState,
+}
+
+impl Socket {
+    /// A new socket of the [global context](Context::global).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoRuntime`] outside a Tokio runtime (the socket registers
+    /// its fd with the runtime's reactor), or libzmq's error when it cannot
+    /// make a socket.
+    pub fn new(kind: SocketType) -> Result<Socket> {
+        Socket::with_context(&Context::global(), kind)
+    }
+
+    pub(crate) fn with_context(ctx: &Context, kind: SocketType) -> Result<Socket> {
+        let core = Arc::new(Core::open(ctx, kind)?);
+        Ok(Socket {
+            core,
+            poll: PollState::default(),
+        })
+    }
+
+    /// The socket's type.
+    pub fn kind(&self) -> SocketType {
+        self.core.kind()
+    }
+
+    /// The context the socket belongs to.
+    pub fn context(&self) -> &Context {
+        self.core.context()
+    }
+
+    /// Binds to `endpoint` and returns the endpoint actually bound: a
+    /// wildcard such as `tcp://127.0.0.1:*` comes back with the port libzmq
+    /// chose.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] for an endpoint that is malformed or has
+    /// an unknown transport (checked before libzmq sees it: libzmq itself
+    /// binds `tcp://127.0.0.1:99999` to port 34463), and libzmq's error,
+    /// naming the endpoint, when the bind fails (`EADDRINUSE`, ...).
+    pub fn bind(&self, endpoint: &str) -> Result<String> {
+        endpoint::validate(endpoint, Use::Bind)?;
+        let c_endpoint = c_endpoint(endpoint)?;
+        let bound = self.core.with_raw(|raw| {
+            raw.bind(&c_endpoint)
+                .map_err(|e| Error::zmq(e, format!("bind {endpoint}")))?;
+            let last = raw
+                .get_bytes(zmq_sys::ZMQ_LAST_ENDPOINT as i32, 1024)
+                .map_err(|e| Error::zmq(e, "get LAST_ENDPOINT"))?;
+            Ok(text_option(last))
+        })?;
+        // bind processes the socket's commands, which drains the mailbox.
+        self.core.after_success();
+        Ok(bound)
+    }
+
+    /// Connects to `endpoint`. The connection is made in the background
+    /// (and remade after failures): messages wait in the socket until it is
+    /// up.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] for an endpoint that is malformed, has an
+    /// unknown transport, or names a wildcard; libzmq's error, naming the
+    /// endpoint, when the connect fails.
+    pub fn connect(&self, endpoint: &str) -> Result<()> {
+        endpoint::validate(endpoint, Use::Connect)?;
+        let c_endpoint = c_endpoint(endpoint)?;
+        self.core.with_raw(|raw| {
+            raw.connect(&c_endpoint)
+                .map_err(|e| Error::zmq(e, format!("connect {endpoint}")))
+        })?;
+        self.core.after_success();
+        Ok(())
+    }
+
+    /// Stops listening on `endpoint`, which must be as [`bind`](Socket::bind)
+    /// returned it (for a wildcard bind, the resolved endpoint).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] when the socket is not bound there, or the
+    /// endpoint is malformed.
+    pub fn unbind(&self, endpoint: &str) -> Result<()> {
+        self.detach(endpoint, Use::Bind)
+    }
+
+    /// Drops the connection to `endpoint`, as given to
+    /// [`connect`](Socket::connect).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] when the socket is not connected there, or
+    /// the endpoint is malformed.
+    pub fn disconnect(&self, endpoint: &str) -> Result<()> {
+        self.detach(endpoint, Use::Connect)
+    }
+
+    fn detach(&self, endpoint: &str, usage: Use) -> Result<()> {
+        endpoint::validate(endpoint, usage)?;
+        let c_endpoint = c_endpoint(endpoint)?;
+        let (operation, missing) = match usage {
+            Use::Bind => ("unbind", "the socket is not bound to it"),
+            Use::Connect => ("disconnect", "the socket is not connected to it"),
+        };
+        self.core.with_raw(|raw| {
+            let result = match usage {
+                Use::Bind => raw.unbind(&c_endpoint),
+                Use::Connect => raw.disconnect(&c_endpoint),
+            };
+            result.map_err(|e| match e {
+                zmq_sys::errno::ENOENT => Error::invalid_endpoint(endpoint, missing),
+                e => Error::zmq(e, format!("{operation} {endpoint}")),
+            })
+        })?;
+        self.core.after_success();
+        Ok(())
+    }
+
+    /// Subscribes to messages whose first frame starts with `prefix` (the
+    /// empty prefix matches everything). On a SUB socket this sets
+    /// `ZMQ_SUBSCRIBE`; on an XSUB socket it sends the subscription message
+    /// (`\x01` and the prefix) upstream.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] on a socket of any other type.
+    pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        self.subscription(true, prefix.as_ref())
+    }
+
+    /// Removes one subscription made by [`subscribe`](Socket::subscribe)
+    /// with the same prefix.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] on a socket that is not SUB or XSUB.
+    pub fn unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        self.subscription(false, prefix.as_ref())
+    }
+
+    fn subscription(&self, subscribe: bool, prefix: &[u8]) -> Result<()> {
+        let (name, option) = if subscribe {
+            ("SUBSCRIBE", zmq_sys::ZMQ_SUBSCRIBE)
+        } else {
+            ("UNSUBSCRIBE", zmq_sys::ZMQ_UNSUBSCRIBE)
+        };
+        match self.kind() {
+            SocketType::Sub => self.core.with_raw(|raw| {
+                raw.set_bytes(option as i32, prefix)
+                    .map_err(|e| Error::zmq(e, format!("set {name}")))
+            }),
+            SocketType::XSub => {
+                let mut frame = Vec::with_capacity(prefix.len() + 1);
+                frame.push(u8::from(subscribe));
+                frame.extend_from_slice(prefix);
+                // XSUB always has room for subscription messages: libzmq
+                // never reports EAGAIN for them.
+                self.try_send(frame).map_err(Error::from)
+            }
+            other => Err(Error::invalid_option(
+                name,
+                format!("a {other} socket cannot subscribe; only SUB and XSUB sockets can"),
+            )),
+        }
+    }
+
+    /// Sets a socket option: `socket.set(options::SNDHWM, 1000)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] naming the option when it is read-only, or
+    /// when libzmq rejects the value (out of range, or an option this
+    /// socket type does not take).
+    pub fn set<T: OptionType>(
+        &self,
+        option: SocketOption<T>,
+        value: impl IntoOptionValue<T>,
+    ) -> Result<()> {
+        if !option.is_writable() {
+            return Err(Error::invalid_option(option.name(), "is read-only"));
+        }
+        self.core.with_raw(|raw| {
+            value
+                .write(raw, option.id())
+                .map_err(|e| self.option_error(option.name(), "set", e))
+        })
+    }
+
+    /// Reads a socket option: `socket.get(options::SNDHWM)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] naming the option when it is write-only or
+    /// this socket type does not have it.
+    pub fn get<T: OptionType>(&self, option: SocketOption<T>) -> Result<T> {
+        if !option.is_readable() {
+            return Err(Error::invalid_option(option.name(), "is write-only"));
+        }
+        self.core.with_raw(|raw| {
+            T::read(raw, option.id()).map_err(|e| self.option_error(option.name(), "get", e))
+        })
+    }
+
+    fn option_error(&self, name: &'static str, operation: &str, errno: raw::Errno) -> Error {
+        match errno {
+            raw::EINVAL => Error::invalid_option(
+                name,
+                format!(
+                    "libzmq cannot {operation} it on a {} socket with this value (out of range, or not an option of this socket type)",
+                    self.kind()
+                ),
+            ),
+            e => Error::zmq(e, format!("{operation} {name}")),
+        }
+    }
+
+    /// Sends a whole message, waiting while the socket cannot take it (its
+    /// peers are at their high-water mark, or it has none yet).
+    ///
+    /// Anything that converts into a [`Multipart`] can be sent: `&str`,
+    /// `String`, `&[u8]`, `Vec<u8>`, [`Bytes`], [`Message`](crate::Message),
+    /// arrays and `Vec`s of them.
+    ///
+    /// PUB and XPUB sockets never wait: libzmq drops messages for a
+    /// subscriber at its high-water mark. ROUTER drops messages for unknown
+    /// peers unless `ROUTER_MANDATORY` is set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], [`Error::ContextTerminated`], and libzmq's errors:
+    /// `EFSM` for a REQ/REP send out of turn (returned at once, not a hang),
+    /// `ENOTSUP` on a socket type that cannot send, `EHOSTUNREACH` for an
+    /// unknown peer of a `ROUTER_MANDATORY` router. A `ROUTER_MANDATORY`
+    /// router whose addressed peer is full returns `EAGAIN` rather than
+    /// spin, since libzmq has no signal for one peer's room.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped before it completes, nothing
+    /// has been sent and nothing will be; the message is dropped.
+    pub async fn send(&self, msg: impl Into<Multipart>) -> Result<()> {
+        let mut msg = msg.into();
+        let mut waited = false;
+        loop {
+            // Before the attempt, so that yielding cannot lose anything.
+            tokio::task::consume_budget().await;
+            match self.core.send_now(&mut msg) {
+                Sent::All => {
+                    self.core.after_success();
+                    return Ok(());
+                }
+                Sent::Full => {
+                    self.core.check_full_after_wait(waited)?;
+                    self.core.wait(Want::Send).await?;
+                    waited = true;
+                }
+                Sent::Failed { error, .. } => return Err(error),
+            }
+        }
+    }
+
+    /// Receives a whole message, waiting until one arrives.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], [`Error::ContextTerminated`], and libzmq's errors:
+    /// `EFSM` for a REQ receive before its send (returned at once),
+    /// `ENOTSUP` on a socket type that cannot receive.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped before it completes, no
+    /// message has been taken from the socket; a later `recv` gets it.
+    pub async fn recv(&self) -> Result<Multipart> {
+        loop {
+            tokio::task::consume_budget().await;
+            match self.core.recv_now()? {
+                Some(msg) => {
+                    self.core.after_success();
+                    return Ok(msg);
+                }
+                None => self.core.wait(Want::Recv).await?,
+            }
+        }
+    }
+
+    /// Receives a single-frame message as [`Bytes`] (without copying a
+    /// large frame).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Socket::recv), and [`Error::InvalidMessage`] when the
+    /// message has more than one frame; that message is consumed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`recv`](Socket::recv).
+    pub async fn recv_bytes(&self) -> Result<Bytes> {
+        let msg = self.recv().await?;
+        Ok(single_frame(msg)?.into_bytes())
+    }
+
+    /// Receives a single-frame message as text.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Socket::recv), and [`Error::InvalidMessage`] when the
+    /// message has more than one frame or is not UTF-8; that message is
+    /// consumed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`recv`](Socket::recv).
+    pub async fn recv_string(&self) -> Result<String> {
+        let frame = single_frame(self.recv().await?)?;
+        match std::str::from_utf8(&frame) {
+            Ok(text) => Ok(text.to_owned()),
+            Err(e) => Err(Error::InvalidMessage {
+                reason: format!("the frame is not UTF-8 text: {e}").into(),
+            }),
+        }
+    }
+
+    /// Sends a whole message if the socket can take it now, without
+    /// waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] with the message when the socket cannot take
+    /// it now; [`TrySendError::Failed`] with the error and the unsent frames
+    /// when sending fails.
+    pub fn try_send(&self, msg: impl Into<Multipart>) -> Result<(), TrySendError> {
+        let mut msg = msg.into();
+        match self.core.send_now(&mut msg) {
+            Sent::All => {
+                self.core.after_success();
+                Ok(())
+            }
+            Sent::Full => Err(TrySendError::Full(msg)),
+            Sent::Failed { error, unsent } => {
+                Err(TrySendError::Failed(error, msg.split_off(unsent)))
+            }
+        }
+    }
+
+    /// Receives a whole message if one is waiting; `Ok(None)` if none is.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Socket::recv).
+    pub fn try_recv(&self) -> Result<Option<Multipart>> {
+        let msg = self.core.recv_now()?;
+        if msg.is_some() {
+            self.core.after_success();
+        }
+        Ok(msg)
+    }
+
+    /// Waits until a message can be received (POLLIN).
+    ///
+    /// Another task may take the message first; `recv` is the way to get
+    /// one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], [`Error::ContextTerminated`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it takes nothing from the socket.
+    pub async fn readable(&self) -> Result<()> {
+        self.ready(Want::Recv).await
+    }
+
+    /// Waits until a message can be sent (POLLOUT).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], [`Error::ContextTerminated`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it sends nothing.
+    pub async fn writable(&self) -> Result<()> {
+        self.ready(Want::Send).await
+    }
+
+    async fn ready(&self, want: Want) -> Result<()> {
+        let flag = match want {
+            Want::Recv => Events::READABLE,
+            Want::Send => Events::WRITABLE,
+        };
+        loop {
+            if self.events()?.contains(flag) {
+                return Ok(());
+            }
+            self.core.wait(want).await?;
+        }
+    }
+
+    /// What the socket can do now (`ZMQ_EVENTS`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], [`Error::ContextTerminated`].
+    pub fn events(&self) -> Result<Events> {
+        self.core.events().map(Events::from_raw)
+    }
+
+    /// Closes the socket for every holder. Pending operations on other
+    /// tasks fail with [`Error::Closed`], and so does every later one;
+    /// [`closed`](Socket::closed) futures resolve. Messages already sent
+    /// are still delivered within the socket's `LINGER` period. Closing
+    /// twice is harmless.
+    pub fn close(&self) {
+        self.core.close();
+    }
+
+    /// Whether the socket is closed, or its context shut down.
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
+    /// A future that resolves once the socket is closed: by
+    /// [`close`](Socket::close), by the drop of its last holder, or by its
+    /// context's [`shutdown`](Context::shutdown). It does not keep the
+    /// socket alive.
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.core.closed_token().clone().cancelled_owned()
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.core.close();
+    }
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt(f)
+    }
+}
+
+/// The endpoint for libzmq (validated endpoints have no NUL byte).
+fn c_endpoint(endpoint: &str) -> Result<std::ffi::CString> {
+    raw::c_string(endpoint).map_err(|_| Error::invalid_endpoint(endpoint, "contains a NUL byte"))
+}
+
+/// A text option as libzmq returns it, without its NUL terminator.
+pub(crate) fn text_option(mut bytes: Vec<u8>) -> String {
+    if let Some(end) = bytes.iter().position(|&b| b == 0) {
+        bytes.truncate(end);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn single_frame(msg: Multipart) -> Result<crate::Message> {
+    let frames = msg.len();
+    let mut msg = msg;
+    match (frames, msg.pop_front()) {
+        (1, Some(frame)) => Ok(frame),
+        _ => Err(Error::InvalidMessage {
+            reason: format!("expected a single-frame message, got {frames} frames").into(),
+        }),
+    }
+}
