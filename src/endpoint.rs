@@ -49,7 +49,8 @@ fn check(endpoint: &str, usage: Use) -> Result<(), Cow<'static, str>> {
         return Err(format!("the {transport} address is empty").into());
     }
     match transport {
-        "tcp" | "udp" | "ws" | "wss" => check_tcp(address, usage),
+        "tcp" | "udp" => check_tcp(address, usage, false),
+        "ws" | "wss" => check_tcp(address, usage, true),
         "ipc" => check_ipc(address, usage),
         _ => Ok(()),
     }
@@ -57,7 +58,7 @@ fn check(endpoint: &str, usage: Use) -> Result<(), Cow<'static, str>> {
 
 /// `[source;]host:port`, where host may be `*`, a name, an IPv4 address,
 /// an interface or a bracketed IPv6 address.
-fn check_tcp(address: &str, usage: Use) -> Result<(), Cow<'static, str>> {
+fn check_tcp(address: &str, usage: Use, with_path: bool) -> Result<(), Cow<'static, str>> {
     // A connect may name a source address first: "src:port;dst:port".
     let (source, target) = match address.split_once(';') {
         Some((source, target)) if usage == Use::Connect => (Some(source), target),
@@ -67,8 +68,13 @@ fn check_tcp(address: &str, usage: Use) -> Result<(), Cow<'static, str>> {
     if let Some(source) = source {
         check_host_port(source, Use::Bind)?;
     }
-    // ws and wss may carry a path after the port.
-    let target = target.split_once('/').map_or(target, |(hp, _)| hp);
+    // ws and wss may carry a path after the port; tcp may not (libzmq
+    // would read the port with atoi and ignore the rest).
+    let target = match target.split_once('/') {
+        Some((host_port, _)) if with_path => host_port,
+        Some(_) => return Err("unexpected '/' after the port".into()),
+        None => target,
+    };
     check_host_port(target, usage)
 }
 
@@ -190,6 +196,7 @@ mod tests {
             ("ipc://*", Use::Connect, "wildcard paths are for bind"),
             ("tcp://a:1;b:2", Use::Bind, "only for connect"),
             ("inproc://a\0b", Use::Bind, "NUL byte"),
+            ("tcp://127.0.0.1:5555/junk", Use::Bind, "unexpected '/'"),
         ];
         for (ep, usage, expected) in cases {
             let err = validate(ep, usage).unwrap_err().to_string();

@@ -64,7 +64,9 @@ pub enum Error {
         reason: Cow<'static, str>,
     },
     /// No Tokio runtime with I/O enabled is running on this thread; sockets
-    /// register with the reactor when they are created.
+    /// register with the reactor when they are created. (A runtime without
+    /// I/O makes Tokio panic inside the registration; the panic is caught
+    /// and becomes this error, but the panic hook has printed it.)
     NoRuntime,
     /// An error reported by libzmq.
     Zmq {
@@ -173,8 +175,13 @@ impl From<Error> for io::Error {
             }
             Error::InvalidMessage { .. } => io::ErrorKind::InvalidData,
             Error::NoRuntime => io::ErrorKind::Other,
+            // libzmq's own errnos (EFSM, ETERM, ...) mean nothing to the OS.
+            Error::Zmq { errno, .. } if *errno >= raw::ZMQ_HAUSNUMERO => io::ErrorKind::Other,
             Error::Zmq { errno, .. } => io::Error::from_raw_os_error(*errno).kind(),
-            Error::Io(e) => return io::Error::new(e.kind(), e.to_string()),
+            Error::Io(_) => match e {
+                Error::Io(e) => return e,
+                _ => unreachable!("matched above"),
+            },
         };
         io::Error::new(kind, e)
     }

@@ -99,3 +99,8 @@ pub fn has(capability: &str) -> bool {
         Err(_) => false,
     }
 }
+
+// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -69,6 +69,14 @@ impl Message {
         Message::from_raw(RawMsg::from_static(data), false)
     }
 
+    /// A frame that points into `data` without copying it, whatever its
+    /// size (the `From` conversions copy small frames). libzmq drops `data`
+    /// when it is done with the frame, exactly once, possibly on one of its
+    /// I/O threads.
+    pub fn from_bytes_no_copy(data: Bytes) -> Message {
+        Message::from_raw(RawMsg::from_bytes(data), false)
+    }
+
     pub(crate) fn from_raw(raw: RawMsg, more: bool) -> Message {
         Message { raw, more }
     }
@@ -208,6 +216,24 @@ impl PartialEq<&str> for Message {
     }
 }
 
+impl PartialEq<Vec<u8>> for Message {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl PartialEq<String> for Message {
+    fn eq(&self, other: &String) -> bool {
+        &self[..] == other.as_bytes()
+    }
+}
+
+impl PartialEq<Bytes> for Message {
+    fn eq(&self, other: &Bytes) -> bool {
+        self[..] == other[..]
+    }
+}
+
 impl From<&[u8]> for Message {
     fn from(data: &[u8]) -> Self {
         Message::copy_from_slice(data)
@@ -253,7 +279,7 @@ impl From<Bytes> for Message {
         if data.len() <= Self::COPY_THRESHOLD {
             Message::copy_from_slice(&data)
         } else {
-            Message::from_raw(RawMsg::from_bytes(data), false)
+            Message::from_bytes_no_copy(data)
         }
     }
 }

@@ -303,9 +303,13 @@ options! {
     SNDHWM: i32 = ZMQ_SNDHWM, rw;
     /// High-water mark for inbound messages, per peer (0: no limit).
     RCVHWM: i32 = ZMQ_RCVHWM, rw;
-    /// Receive timeout in milliseconds (-1: none).
+    /// Receive timeout in milliseconds (-1: none): `recv` fails with
+    /// [`Error::Timeout`](crate::Error::Timeout) after that long. Applied by
+    /// this crate with a Tokio timer, so the runtime needs time enabled.
     RCVTIMEO: i32 = ZMQ_RCVTIMEO, rw;
-    /// Send timeout in milliseconds (-1: none).
+    /// Send timeout in milliseconds (-1: none): `send` fails with
+    /// [`Error::Timeout`](crate::Error::Timeout) after that long without
+    /// room. Applied with a Tokio timer, like `RCVTIMEO`.
     SNDTIMEO: i32 = ZMQ_SNDTIMEO, rw;
     /// The endpoint last bound, with a wildcard port resolved.
     LAST_ENDPOINT: String = ZMQ_LAST_ENDPOINT, r;

@@ -7,6 +7,7 @@
 //! `error.rs`.
 #![allow(unsafe_code)]
 
+use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -27,6 +28,9 @@ pub(crate) type Errno = c_int;
 /// (libzmq's `max_vsm_size` on 64-bit targets). Copying them costs nothing
 /// next to the FFI call.
 pub(crate) const MAX_VSM_SIZE: usize = 33;
+
+/// The base of libzmq's own errno values (`ZMQ_HAUSNUMERO` in zmq.h).
+pub(crate) const ZMQ_HAUSNUMERO: Errno = 156_384_712;
 
 pub(crate) const EAGAIN: Errno = sys::errno::EAGAIN;
 pub(crate) const EINTR: Errno = sys::errno::EINTR;
@@ -180,7 +184,7 @@ impl RawSocket {
     pub(crate) fn send(&self, msg: &mut RawMsg, flags: c_int) -> Result<(), Errno> {
         // SAFETY: live socket; msg.msg is an initialised zmq_msg_t we hold
         // exclusively (&mut), which libzmq may nullify.
-        let rc = unsafe { sys::zmq_msg_send(&mut msg.msg, self.ptr(), flags) };
+        let rc = unsafe { sys::zmq_msg_send(msg.msg.get_mut(), self.ptr(), flags) };
         if rc == -1 {
             Err(last_errno())
         } else {
@@ -192,7 +196,7 @@ impl RawSocket {
     pub(crate) fn recv(&self, msg: &mut RawMsg, flags: c_int) -> Result<(), Errno> {
         // SAFETY: live socket; msg.msg is an initialised zmq_msg_t we hold
         // exclusively (&mut).
-        let rc = unsafe { sys::zmq_msg_recv(&mut msg.msg, self.ptr(), flags) };
+        let rc = unsafe { sys::zmq_msg_recv(msg.msg.get_mut(), self.ptr(), flags) };
         if rc == -1 {
             Err(last_errno())
         } else {
@@ -287,19 +291,28 @@ impl RawSocket {
     /// long as the `AsyncFd` lives, whatever happens to the libzmq socket,
     /// so closing the socket can never leave a registration on an fd number
     /// that the process reuses for something else.
-    pub(crate) fn register_fd(&self) -> io::Result<AsyncFd<OwnedFd>> {
+    pub(crate) fn register_fd(&self) -> Result<AsyncFd<OwnedFd>, RegisterError> {
         let fd: RawFd = self
             .get_int(sys::ZMQ_FD as c_int)
-            .map_err(io::Error::from_raw_os_error)?;
+            .map_err(|e| RegisterError::Io(io::Error::from_raw_os_error(e)))?;
         // SAFETY: libzmq keeps ZMQ_FD open until the socket is closed, and
         // we hold the socket (&self) for the whole borrow, which ends once
         // the duplicate is made.
-        let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
-        // SAFETY: `owned` is an open fd that the AsyncFd owns from here on:
-        // nobody else can close it, and OwnedFd::as_raw_fd always returns
-        // that same fd, as register_with_interest requires.
-        unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)
+        let owned = unsafe { BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .map_err(RegisterError::Io)?;
+        // Tokio panics instead of failing when the current runtime has no
+        // I/O driver; there is no other way to ask, so catch that.
+        let registered = catch_unwind(AssertUnwindSafe(move || {
+            // SAFETY: `owned` is an open fd that the AsyncFd owns from here
+            // on: nobody else can close it, and OwnedFd::as_raw_fd always
+            // returns that same fd, as register_with_interest requires.
+            unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE) }
+        }));
+        match registered {
+            Ok(result) => result.map_err(|e| RegisterError::Io(e.into_parts().1)),
+            Err(_) => Err(RegisterError::NoIoDriver),
+        }
     }
 }
 
@@ -310,6 +323,14 @@ impl Drop for RawSocket {
         // live socket is not.
         unsafe { sys::zmq_close(self.ptr()) };
     }
+}
+
+/// Why a socket's fd could not be registered with the reactor.
+#[derive(Debug)]
+pub(crate) enum RegisterError {
+    /// The current Tokio runtime was built without I/O.
+    NoIoDriver,
+    Io(io::Error),
 }
 
 /// Returns the fd number an `AsyncFd` watches (for `Debug` output).
@@ -329,7 +350,9 @@ static SHARE_LOCK: Mutex<()> = Mutex::new(());
 /// ownership; this wrapper is neither `Copy` nor `Clone` and hands out the
 /// inner struct only by reference.
 pub(crate) struct RawMsg {
-    msg: sys::zmq_msg_t,
+    /// In an `UnsafeCell` because libzmq writes through shared access in
+    /// one case: the first `zmq_msg_copy` marks the content as shared.
+    msg: UnsafeCell<sys::zmq_msg_t>,
     /// Set once libzmq has marked the content as shared (reference
     /// counted), after which `zmq_msg_copy` only reads `msg` and bumps an
     /// atomic counter.
@@ -341,9 +364,10 @@ pub(crate) struct RawMsg {
 // `from_bytes`); libzmq itself passes messages between threads.
 unsafe impl Send for RawMsg {}
 // SAFETY: through &RawMsg we only read the message (data, size, metadata),
-// except in `try_clone`, whose one write (the first sharing) is serialised
-// by SHARE_LOCK and touches only libzmq's flag byte and the content's atomic
-// counter, which no reader reads.
+// except in `try_clone`, whose one write (the first sharing, through the
+// UnsafeCell) is serialised by SHARE_LOCK and touches only libzmq's flag
+// byte and the content's atomic counter: `data`, `len` and `gets` read
+// neither, and `more` is only called with exclusive access.
 unsafe impl Sync for RawMsg {}
 
 /// What libzmq holds on to for a zero-copy frame; freed by [`free_owner`].
@@ -363,15 +387,19 @@ unsafe extern "C" fn free_owner(_data: *mut c_void, hint: *mut c_void) {
 }
 
 impl RawMsg {
+    fn wrap(msg: sys::zmq_msg_t) -> Self {
+        Self {
+            msg: UnsafeCell::new(msg),
+            shared: AtomicBool::new(false),
+        }
+    }
+
     /// An empty message.
     pub(crate) fn new() -> Self {
         let mut msg = sys::zmq_msg_t::default();
         // SAFETY: msg is writable; zmq_msg_init cannot fail.
         unsafe { sys::zmq_msg_init(&mut msg) };
-        Self {
-            msg,
-            shared: AtomicBool::new(false),
-        }
+        Self::wrap(msg)
     }
 
     /// A message holding a copy of `data`.
@@ -398,10 +426,7 @@ impl RawMsg {
                 )
             };
         }
-        Self {
-            msg,
-            shared: AtomicBool::new(false),
-        }
+        Self::wrap(msg)
     }
 
     /// A message that points into `bytes` without copying; libzmq drops
@@ -423,10 +448,7 @@ impl RawMsg {
             drop(unsafe { Box::from_raw(hint) });
             std::alloc::handle_alloc_error(std::alloc::Layout::new::<[usize; 4]>());
         }
-        Self {
-            msg,
-            shared: AtomicBool::new(false),
-        }
+        Self::wrap(msg)
     }
 
     /// A message that points into static data: no copy, no free callback.
@@ -443,15 +465,13 @@ impl RawMsg {
                 std::ptr::null_mut(),
             )
         };
-        Self {
-            msg,
-            shared: AtomicBool::new(false),
-        }
+        Self::wrap(msg)
     }
 
+    /// The message for libzmq. Its accessors take a mutable pointer but
+    /// only read; the one writer through shared access is `try_clone`.
     fn msg_ptr(&self) -> *mut sys::zmq_msg_t {
-        // libzmq's accessors take a mutable pointer but only read.
-        (&self.msg as *const sys::zmq_msg_t).cast_mut()
+        self.msg.get()
     }
 
     /// The frame's bytes.
@@ -468,21 +488,21 @@ impl RawMsg {
 
     pub(crate) fn len(&self) -> usize {
         // SAFETY: zmq_msg_size only reads the initialised message.
-        unsafe { sys::zmq_msg_size(&self.msg) }
+        unsafe { sys::zmq_msg_size(self.msg_ptr()) }
     }
 
     /// Whether more frames follow this one (valid right after a receive).
     pub(crate) fn more(&self) -> bool {
         // SAFETY: reads the message's flags; called only with &mut access
         // to the message or before it is shared between threads.
-        unsafe { sys::zmq_msg_more(&self.msg) == 1 }
+        unsafe { sys::zmq_msg_more(self.msg_ptr()) == 1 }
     }
 
     /// A metadata property of a received message (`zmq_msg_gets`).
     pub(crate) fn gets(&self, property: &CStr) -> Option<String> {
         // SAFETY: reads the message's metadata pointer; the returned string
         // lives as long as the message, and we copy it before returning.
-        let value = unsafe { sys::zmq_msg_gets(&self.msg, property.as_ptr()) };
+        let value = unsafe { sys::zmq_msg_gets(self.msg_ptr(), property.as_ptr()) };
         if value.is_null() {
             return None;
         }
@@ -523,7 +543,7 @@ impl RawMsg {
         // SHARE_LOCK then, so no other copy runs, and readers (data, len,
         // gets) never read those fields. Once shared, the copy only reads
         // self and increments the content's atomic counter.
-        unsafe { sys::zmq_msg_copy(&mut copy.msg, self.msg_ptr()) };
+        unsafe { sys::zmq_msg_copy(copy.msg.get_mut(), self.msg_ptr()) };
         copy
     }
 }
@@ -531,7 +551,7 @@ impl RawMsg {
 impl Drop for RawMsg {
     fn drop(&mut self) {
         // SAFETY: self.msg is initialised and closed exactly once here.
-        unsafe { sys::zmq_msg_close(&mut self.msg) };
+        unsafe { sys::zmq_msg_close(self.msg.get_mut()) };
     }
 }
 

@@ -37,11 +37,13 @@
 use std::ffi::c_int;
 use std::fmt;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::raw::{self, RawMsg, RawSocket};
@@ -87,6 +89,10 @@ pub(crate) struct Core {
     /// Tasks waiting in each direction (indexed by `Want`).
     waiters: [AtomicUsize; 2],
     notify: [Notify; 2],
+    /// `RCVTIMEO` and `SNDTIMEO` in milliseconds (indexed by `Want`), kept
+    /// here because every libzmq call is non-blocking, so libzmq's own
+    /// timeouts never apply.
+    timeouts: [AtomicI32; 2],
     /// Cancelled on close, on drop, and (as a child of the context's token)
     /// on context shutdown.
     closed: CancellationToken,
@@ -110,13 +116,17 @@ impl Core {
             .map_err(|e| Error::zmq(e, format!("create {kind:?} socket")))?;
         raw.set_int(zmq_sys::ZMQ_LINGER as c_int, crate::DEFAULT_LINGER_MS)
             .map_err(|e| Error::zmq(e, "set LINGER"))?;
-        let fd = raw.register_fd()?;
+        let fd = raw.register_fd().map_err(|e| match e {
+            raw::RegisterError::NoIoDriver => Error::NoRuntime,
+            raw::RegisterError::Io(e) => Error::Io(e),
+        })?;
         Ok(Core {
             raw: Mutex::new(Some(raw)),
             fd,
             kind,
             waiters: [AtomicUsize::new(0), AtomicUsize::new(0)],
             notify: [Notify::new(), Notify::new()],
+            timeouts: [AtomicI32::new(-1), AtomicI32::new(-1)],
             closed: ctx.shutdown_token().child_token(),
             closed_here: AtomicBool::new(false),
             ctx: ctx.clone(),
@@ -334,6 +344,31 @@ impl Core {
                     guard.clear_ready();
                 }
             }
+        }
+    }
+
+    /// Records a new `RCVTIMEO` (`Want::Recv`) or `SNDTIMEO`.
+    pub(crate) fn set_timeout(&self, want: Want, millis: i32) {
+        self.timeouts[want as usize].store(millis, Ordering::Relaxed);
+    }
+
+    /// When an operation in direction `want` that starts waiting now must
+    /// give up, if it has a timeout.
+    pub(crate) fn deadline(&self, want: Want) -> Option<Instant> {
+        let millis = self.timeouts[want as usize].load(Ordering::Relaxed);
+        let millis = u64::try_from(millis).ok()?;
+        Some(Instant::now() + Duration::from_millis(millis))
+    }
+
+    /// [`wait`](Core::wait), failing with [`Error::Timeout`] at `deadline`.
+    /// A deadline already past still lets the wait look once.
+    pub(crate) async fn wait_until(&self, want: Want, deadline: Option<Instant>) -> Result<()> {
+        match deadline {
+            None => self.wait(want).await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, self.wait(want)).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Timeout),
+            },
         }
     }
 

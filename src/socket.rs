@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::endpoint::{self, Use};
-use crate::options::{IntoOptionValue, OptionType, SocketOption};
+use crate::options::{self, IntoOptionValue, OptionType, SocketOption};
 use crate::raw;
 use crate::readiness::{Core, Sent, Want};
 use crate::stream::PollState;
@@ -243,7 +243,18 @@ impl Socket {
         self.core.with_raw(|raw| {
             value
                 .write(raw, option.id())
-                .map_err(|e| self.option_error(option.name(), "set", e))
+                .map_err(|e| self.option_error(option.name(), "set", e))?;
+            // Keep our copy of the timeouts, which our waits apply.
+            let want = match option.id() {
+                id if id == options::RCVTIMEO.id() => Want::Recv,
+                id if id == options::SNDTIMEO.id() => Want::Send,
+                _ => return Ok(()),
+            };
+            let millis = raw
+                .get_int(option.id())
+                .map_err(|e| Error::zmq(e, format!("get {}", option.name())))?;
+            self.core.set_timeout(want, millis);
+            Ok(())
         })
     }
 
@@ -286,10 +297,13 @@ impl Socket {
     /// subscriber at its high-water mark. ROUTER drops messages for unknown
     /// peers unless `ROUTER_MANDATORY` is set.
     ///
+    /// With `SNDTIMEO` set (>= 0, in milliseconds), it gives up with
+    /// [`Error::Timeout`] after that long without room.
+    ///
     /// # Errors
     ///
-    /// [`Error::Closed`], [`Error::ContextTerminated`], and libzmq's errors:
-    /// `EFSM` for a REQ/REP send out of turn (returned at once, not a hang),
+    /// [`Error::Closed`], [`Error::ContextTerminated`], [`Error::Timeout`],
+    /// and libzmq's errors: `EFSM` for a REQ/REP send out of turn (returned at once, not a hang),
     /// `ENOTSUP` on a socket type that cannot send, `EHOSTUNREACH` for an
     /// unknown peer of a `ROUTER_MANDATORY` router. A `ROUTER_MANDATORY`
     /// router whose addressed peer is full returns `EAGAIN` rather than
@@ -302,6 +316,7 @@ impl Socket {
     pub async fn send(&self, msg: impl Into<Multipart>) -> Result<()> {
         let mut msg = msg.into();
         let mut waited = false;
+        let mut deadline = None;
         loop {
             // Before the attempt, so that yielding cannot lose anything.
             tokio::task::consume_budget().await;
@@ -312,7 +327,8 @@ impl Socket {
                 }
                 Sent::Full => {
                     self.core.check_full_after_wait(waited)?;
-                    self.core.wait(Want::Send).await?;
+                    let deadline = *deadline.get_or_insert_with(|| self.core.deadline(Want::Send));
+                    self.core.wait_until(Want::Send, deadline).await?;
                     waited = true;
                 }
                 Sent::Failed { error, .. } => return Err(error),
@@ -320,11 +336,13 @@ impl Socket {
         }
     }
 
-    /// Receives a whole message, waiting until one arrives.
+    /// Receives a whole message, waiting until one arrives, or for at most
+    /// `RCVTIMEO` milliseconds when that option is set (>= 0).
     ///
     /// # Errors
     ///
-    /// [`Error::Closed`], [`Error::ContextTerminated`], and libzmq's errors:
+    /// [`Error::Closed`], [`Error::ContextTerminated`], [`Error::Timeout`],
+    /// and libzmq's errors:
     /// `EFSM` for a REQ receive before its send (returned at once),
     /// `ENOTSUP` on a socket type that cannot receive.
     ///
@@ -333,6 +351,7 @@ impl Socket {
     /// Cancel safe: if the future is dropped before it completes, no
     /// message has been taken from the socket; a later `recv` gets it.
     pub async fn recv(&self) -> Result<Multipart> {
+        let mut deadline = None;
         loop {
             tokio::task::consume_budget().await;
             match self.core.recv_now()? {
@@ -340,7 +359,10 @@ impl Socket {
                     self.core.after_success();
                     return Ok(msg);
                 }
-                None => self.core.wait(Want::Recv).await?,
+                None => {
+                    let deadline = *deadline.get_or_insert_with(|| self.core.deadline(Want::Recv));
+                    self.core.wait_until(Want::Recv, deadline).await?;
+                }
             }
         }
     }
@@ -390,6 +412,9 @@ impl Socket {
     /// [`TrySendError::Full`] with the message when the socket cannot take
     /// it now; [`TrySendError::Failed`] with the error and the unsent frames
     /// when sending fails.
+    // The error is large because it carries the message back by value: the
+    // `Full` case, which callers may hit in a loop, must not allocate.
+    #[allow(clippy::result_large_err)]
     pub fn try_send(&self, msg: impl Into<Multipart>) -> Result<(), TrySendError> {
         let mut msg = msg.into();
         match self.core.send_now(&mut msg) {

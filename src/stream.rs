@@ -8,7 +8,6 @@
 //! per socket and direction, not per message.
 
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -48,8 +47,9 @@ struct Wait {
     active: bool,
 }
 
-fn wait_owned(core: Arc<Core>, want: Want) -> impl Future<Output = Result<()>> + Send + 'static {
-    async move { core.wait(want).await }
+async fn wait_owned(core: Arc<Core>, want: Want) -> Result<()> {
+    let deadline = core.deadline(want);
+    core.wait_until(want, deadline).await
 }
 
 impl Wait {
@@ -156,7 +156,9 @@ impl Socket {
     }
 }
 
-/// Sends whole messages. `poll_ready` waits until the previous message has
+/// Sends whole messages. (It is `Sink<Multipart>` rather than generic over
+/// `Into<Multipart>` so that `flush()` and `close()` need no type
+/// annotation; `SinkExt::with` adapts other item types.) `poll_ready` waits until the previous message has
 /// gone to libzmq, so at most one message waits in the sink; `poll_flush`
 /// and `poll_close` send it. `poll_close` does not close the socket (the
 /// stream side may still be in use): call [`Socket::close`] or drop it.
