@@ -1,11 +1,12 @@
 //! The libzmq context: I/O threads and the sockets made from it.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::raw::RawContext;
+use crate::raw::{RawContext, RawSocket};
+use crate::readiness::Core;
 use crate::{Error, Result, Socket, SocketType};
 
 /// A libzmq context: the I/O threads behind a set of sockets, and the
@@ -39,11 +40,21 @@ pub struct Context {
 }
 
 struct ContextInner {
-    /// `None` only while being dropped.
-    raw: Option<RawContext>,
+    /// `None` once [`Context::terminate`] has taken it, or while dropping.
+    /// Socket creation holds the read lock; terminate takes the write lock.
+    raw: RwLock<Option<RawContext>>,
     /// Cancelled by [`Context::shutdown`]; each socket's close token is a
     /// child of it.
     shutdown: CancellationToken,
+    /// The context's sockets, so that `terminate` can close them.
+    sockets: Mutex<Registry>,
+}
+
+/// Weak references to a context's sockets; dead ones are pruned as it grows.
+#[derive(Default)]
+struct Registry {
+    sockets: Vec<Weak<Core>>,
+    prune_at: usize,
 }
 
 impl Context {
@@ -94,7 +105,57 @@ impl Context {
     /// sockets resolves, and no new socket can be made.
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
-        self.raw().shutdown();
+        if let Some(raw) = self.read_raw().as_ref() {
+            raw.shutdown();
+        }
+    }
+
+    /// Shuts the context down, closes every socket of it, and waits until
+    /// libzmq has released it (`zmq_ctx_term`), on a thread of its own so
+    /// that no runtime worker blocks. Messages sent before still have their
+    /// sockets' `LINGER` period to be delivered, so this takes at most the
+    /// longest linger (by default [`DEFAULT_LINGER_MS`](crate::DEFAULT_LINGER_MS)).
+    ///
+    /// Every handle of the context is terminated: later sockets cannot be
+    /// made, and operations on the existing ones fail with
+    /// [`Error::ContextTerminated`]. Calling it again returns at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if no thread could be started to run the termination.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancelling it does not stop the termination: the context is shut
+    /// down and its sockets closed before the first `.await`, and libzmq's
+    /// termination goes on in its thread.
+    pub async fn terminate(&self) -> Result<()> {
+        self.shutdown();
+        let raw = self
+            .inner
+            .raw
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // No socket can be made any more: close those there are, which
+        // zmq_ctx_term would otherwise wait for.
+        let sockets = std::mem::take(&mut self.registry().sockets);
+        for core in sockets.iter().filter_map(Weak::upgrade) {
+            core.close_for_termination();
+        }
+        let Some(raw) = raw else { return Ok(()) };
+        let (done, finished) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("zmq-tokio-term".into())
+            .spawn(move || {
+                drop(raw);
+                let _ = done.send(());
+            })?;
+        // The thread always sends before it ends; an error would mean it
+        // panicked inside libzmq's term, after which there is nothing left
+        // to wait for.
+        let _ = finished.await;
+        Ok(())
     }
 
     /// Whether [`shutdown`](Context::shutdown) has been called.
@@ -102,10 +163,44 @@ impl Context {
         self.inner.shutdown.is_cancelled()
     }
 
-    pub(crate) fn raw(&self) -> &RawContext {
-        match &self.inner.raw {
-            Some(raw) => raw,
-            None => unreachable!("the raw context is taken only in Drop"),
+    fn read_raw(&self) -> std::sync::RwLockReadGuard<'_, Option<RawContext>> {
+        self.inner
+            .raw
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.inner
+            .sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes a libzmq socket of this context.
+    pub(crate) fn raw_socket(&self, kind: SocketType) -> Result<RawSocket> {
+        match self.read_raw().as_ref() {
+            Some(raw) => raw
+                .socket(kind.raw())
+                .map_err(|e| Error::zmq(e, format!("create {kind} socket"))),
+            None => Err(Error::ContextTerminated),
+        }
+    }
+
+    /// Records a new socket, for `terminate` to close.
+    pub(crate) fn register(&self, core: &Arc<Core>) {
+        {
+            let mut registry = self.registry();
+            if registry.sockets.len() >= registry.prune_at {
+                registry.sockets.retain(|weak| weak.strong_count() > 0);
+                registry.prune_at = (registry.sockets.len() * 2).max(16);
+            }
+            registry.sockets.push(Arc::downgrade(core));
+        }
+        // A terminate that drained the registry before this insertion had
+        // shut the context down first: close the socket ourselves.
+        if self.is_shutdown() {
+            core.close_for_termination();
         }
     }
 
@@ -130,7 +225,12 @@ impl fmt::Debug for Context {
 
 impl Drop for ContextInner {
     fn drop(&mut self) {
-        let Some(raw) = self.raw.take() else { return };
+        let raw = self
+            .raw
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(raw) = raw else { return };
         // zmq_ctx_term waits for lingering messages: never on a runtime
         // worker. Outside a runtime the caller's thread may block, as it
         // would with libzmq itself.
@@ -197,8 +297,9 @@ impl ContextBuilder {
         }
         Ok(Context {
             inner: Arc::new(ContextInner {
-                raw: Some(raw),
+                raw: RwLock::new(Some(raw)),
                 shutdown: CancellationToken::new(),
+                sockets: Mutex::new(Registry::default()),
             }),
         })
     }

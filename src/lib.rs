@@ -59,23 +59,27 @@
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
 mod context;
 mod endpoint;
 mod error;
 mod message;
 mod multipart;
 pub mod options;
+mod proxy;
 mod raw;
 mod readiness;
 mod socket;
 mod socket_type;
 mod stream;
 
+pub use builder::SocketBuilder;
 pub use context::{Context, ContextBuilder};
 pub use error::{Error, Result, TrySendError};
 pub use message::Message;
 pub use multipart::{IntoIter, Iter, Multipart};
-pub use socket::Socket;
+pub use proxy::{proxy, Direction, Proxy, ProxyControl, ProxyOutcome, ProxyStats, Traffic};
+pub use socket::{Endpoints, Socket};
 pub use socket_type::{Events, SocketType};
 
 /// The `LINGER` this crate gives every new socket, in milliseconds: how long

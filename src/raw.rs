@@ -277,6 +277,18 @@ impl RawSocket {
         self.set_raw(option, value.as_ptr().cast(), value.len())
     }
 
+    /// Starts (`Some(endpoint)`) or stops (`None`) publishing this socket's
+    /// events on a PAIR socket that libzmq binds at the inproc `endpoint`.
+    /// libzmq's I/O threads write to that PAIR with blocking sends: its
+    /// reader must connect at once and keep reading, and monitoring must be
+    /// stopped before the reader closes.
+    pub(crate) fn monitor(&self, endpoint: Option<&CStr>, events: c_int) -> Result<(), Errno> {
+        let endpoint = endpoint.map_or(std::ptr::null(), CStr::as_ptr);
+        // SAFETY: live socket; endpoint is NULL (stop) or a NUL-terminated
+        // string valid for the call, which libzmq copies.
+        check(unsafe { sys::zmq_socket_monitor(self.ptr(), endpoint, events) })
+    }
+
     /// `ZMQ_EVENTS`: which of POLLIN/POLLOUT the socket can do now. Reading
     /// it processes the socket's pending commands, which drains the mailbox
     /// and re-arms the `ZMQ_FD` edge.

@@ -47,7 +47,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::raw::{self, RawMsg, RawSocket};
-use crate::{Context, Error, Message, Multipart, Result, SocketType};
+use crate::{Context, Endpoints, Error, Message, Multipart, Result, SocketType};
 
 /// A direction of readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +83,9 @@ pub(crate) struct Core {
     /// The libzmq socket, `None` once closed. The lock is held for one
     /// non-blocking libzmq call (or one whole multipart message) at a time.
     raw: Mutex<Option<RawSocket>>,
-    /// A duplicate of `ZMQ_FD`, registered for readability.
-    fd: AsyncFd<OwnedFd>,
+    /// A duplicate of `ZMQ_FD`, registered for readability; `None` only
+    /// once the last holder has closed the socket.
+    fd: Option<AsyncFd<OwnedFd>>,
     kind: SocketType,
     /// Tasks waiting in each direction (indexed by `Want`).
     waiters: [AtomicUsize; 2],
@@ -96,6 +97,8 @@ pub(crate) struct Core {
     /// Cancelled on close, on drop, and (as a child of the context's token)
     /// on context shutdown.
     closed: CancellationToken,
+    /// What is bound (resolved) and connected now.
+    endpoints: Mutex<Endpoints>,
     /// Set by an explicit close or drop, to tell `Closed` from
     /// `ContextTerminated`.
     closed_here: AtomicBool,
@@ -110,10 +113,7 @@ impl Core {
         if ctx.is_shutdown() {
             return Err(Error::ContextTerminated);
         }
-        let raw = ctx
-            .raw()
-            .socket(kind.raw())
-            .map_err(|e| Error::zmq(e, format!("create {kind:?} socket")))?;
+        let raw = ctx.raw_socket(kind)?;
         raw.set_int(zmq_sys::ZMQ_LINGER as c_int, crate::DEFAULT_LINGER_MS)
             .map_err(|e| Error::zmq(e, "set LINGER"))?;
         let fd = raw.register_fd().map_err(|e| match e {
@@ -122,13 +122,14 @@ impl Core {
         })?;
         Ok(Core {
             raw: Mutex::new(Some(raw)),
-            fd,
+            fd: Some(fd),
             kind,
             waiters: [AtomicUsize::new(0), AtomicUsize::new(0)],
             notify: [Notify::new(), Notify::new()],
             timeouts: [AtomicI32::new(-1), AtomicI32::new(-1)],
             closed: ctx.shutdown_token().child_token(),
             closed_here: AtomicBool::new(false),
+            endpoints: Mutex::new(Endpoints::default()),
             ctx: ctx.clone(),
         })
     }
@@ -159,24 +160,51 @@ impl Core {
         let guard = self.raw.lock().unwrap_or_else(PoisonError::into_inner);
         match guard.as_ref() {
             Some(raw) => f(raw),
-            None => Err(Error::Closed),
+            None => Err(self.closed_error()),
         }
+    }
+
+    /// The endpoint list, to read or update.
+    pub(crate) fn endpoints(&self) -> std::sync::MutexGuard<'_, Endpoints> {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Closes the libzmq socket for every holder and wakes every waiter.
     /// `zmq_close` does not block; lingering messages are left to libzmq's
-    /// reaper thread.
+    /// reaper thread. Later operations report [`Error::Closed`].
     pub(crate) fn close(&self) {
+        self.close_with(true);
+    }
+
+    /// Closes the libzmq socket because its context is terminating: later
+    /// operations report [`Error::ContextTerminated`].
+    pub(crate) fn close_for_termination(&self) {
+        self.close_with(false);
+    }
+
+    fn close_with(&self, explicit: bool) {
         let raw = self
             .raw
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if raw.is_some() {
+        if explicit && raw.is_some() {
             self.closed_here.store(true, Ordering::Release);
         }
         self.closed.cancel();
         drop(raw);
+    }
+
+    /// Closes the socket when its last holder drops it, with exclusive
+    /// access: the fd is deregistered from the reactor first, then the
+    /// libzmq socket closed. (Our registration is on a duplicate of
+    /// `ZMQ_FD`, so the order is not needed for soundness; it keeps the
+    /// reactor from ever watching a socket libzmq's reaper owns.)
+    pub(crate) fn close_exclusive(&mut self) {
+        drop(self.fd.take());
+        self.close();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -258,7 +286,7 @@ impl Core {
         let guard = self.raw.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(raw) = guard.as_ref() else {
             return Sent::Failed {
-                error: Error::Closed,
+                error: self.closed_error(),
                 unsent: 0,
             };
         };
@@ -315,6 +343,9 @@ impl Core {
         // notify, so no notification can be missed.
         notified.as_mut().enable();
 
+        let Some(fd) = &self.fd else {
+            return Err(self.closed_error());
+        };
         let events = self.read_events().map_err(|e| self.terminal(e))?;
         // The failed call and this read may have used up the other
         // direction's edge: wake it if it can go.
@@ -328,7 +359,7 @@ impl Core {
                 biased;
                 () = self.closed.cancelled() => return Err(self.closed_error()),
                 () = notified.as_mut() => return Ok(()),
-                guard = self.fd.readable() => {
+                guard = fd.readable() => {
                     let mut guard = guard?;
                     let events = self.read_events().map_err(|e| self.terminal(e))?;
                     self.wake(events);
@@ -380,8 +411,8 @@ impl Core {
         }
     }
 
-    pub(crate) fn fd_number(&self) -> i32 {
-        raw::fd_number(&self.fd)
+    pub(crate) fn fd_number(&self) -> Option<i32> {
+        self.fd.as_ref().map(raw::fd_number)
     }
 }
 

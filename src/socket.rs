@@ -11,7 +11,7 @@ use crate::options::{self, IntoOptionValue, OptionType, SocketOption};
 use crate::raw;
 use crate::readiness::{Core, Sent, Want};
 use crate::stream::PollState;
-use crate::{Context, Error, Events, Multipart, Result, SocketType, TrySendError};
+use crate::{Context, Error, Events, Multipart, Result, SocketBuilder, SocketType, TrySendError};
 
 /// An async ZeroMQ socket.
 ///
@@ -72,6 +72,7 @@ impl Socket {
 
     pub(crate) fn with_context(ctx: &Context, kind: SocketType) -> Result<Socket> {
         let core = Arc::new(Core::open(ctx, kind)?);
+        ctx.register(&core);
         Ok(Socket {
             core,
             poll: PollState::default(),
@@ -107,7 +108,9 @@ impl Socket {
             let last = raw
                 .get_bytes(zmq_sys::ZMQ_LAST_ENDPOINT as i32, 1024)
                 .map_err(|e| Error::zmq(e, "get LAST_ENDPOINT"))?;
-            Ok(text_option(last))
+            let bound = text_option(last);
+            self.core.endpoints().bound.push(bound.clone());
+            Ok(bound)
         })?;
         // bind processes the socket's commands, which drains the mailbox.
         self.core.after_success();
@@ -128,10 +131,43 @@ impl Socket {
         let c_endpoint = c_endpoint(endpoint)?;
         self.core.with_raw(|raw| {
             raw.connect(&c_endpoint)
-                .map_err(|e| Error::zmq(e, format!("connect {endpoint}")))
+                .map_err(|e| Error::zmq(e, format!("connect {endpoint}")))?;
+            self.core.endpoints().connected.push(endpoint.to_owned());
+            Ok(())
         })?;
         self.core.after_success();
         Ok(())
+    }
+
+    /// What the socket is bound to (as [`bind`](Socket::bind) returned it,
+    /// wildcards resolved) and connected to (as given to
+    /// [`connect`](Socket::connect)) now, like Racket's
+    /// `zmq-list-endpoints`.
+    pub fn endpoints(&self) -> Endpoints {
+        self.core.endpoints().clone()
+    }
+
+    /// A builder that configures a socket before binding and connecting it:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use zmq_tokio::{options, Socket, SocketType};
+    ///
+    /// let publisher = Socket::builder(SocketType::Pub)
+    ///     .set(options::SNDHWM, 10_000)
+    ///     .bind("inproc://weather")
+    ///     .build()?;
+    /// let subscriber = Socket::builder(SocketType::Sub)
+    ///     .connect("inproc://weather")
+    ///     .subscribe("10001 ")
+    ///     .build()?;
+    /// # drop((publisher, subscriber));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder<'a>(kind: SocketType) -> SocketBuilder<'a> {
+        SocketBuilder::new(kind)
     }
 
     /// Stops listening on `endpoint`, which must be as [`bind`](Socket::bind)
@@ -171,7 +207,16 @@ impl Socket {
             result.map_err(|e| match e {
                 zmq_sys::errno::ENOENT => Error::invalid_endpoint(endpoint, missing),
                 e => Error::zmq(e, format!("{operation} {endpoint}")),
-            })
+            })?;
+            let mut endpoints = self.core.endpoints();
+            let list = match usage {
+                Use::Bind => &mut endpoints.bound,
+                Use::Connect => &mut endpoints.connected,
+            };
+            if let Some(i) = list.iter().position(|e| e == endpoint) {
+                list.remove(i);
+            }
+            Ok(())
         })?;
         self.core.after_success();
         Ok(())
@@ -518,7 +563,15 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        self.core.close();
+        // Pending poll-side waits hold the core too: drop them first, so
+        // that the core is usually ours alone here.
+        self.poll = PollState::default();
+        match Arc::get_mut(&mut self.core) {
+            Some(core) => core.close_exclusive(),
+            // A monitor still holds it: close without deregistering; the
+            // registration goes with the last holder.
+            None => self.core.close(),
+        }
     }
 }
 
@@ -526,6 +579,15 @@ impl fmt::Debug for Socket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.core.fmt(f)
     }
+}
+
+/// A socket's endpoints, from [`Socket::endpoints`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Bound endpoints, wildcards resolved (`tcp://127.0.0.1:41234`).
+    pub bound: Vec<String>,
+    /// Connected endpoints, as given.
+    pub connected: Vec<String>,
 }
 
 /// The endpoint for libzmq (validated endpoints have no NUL byte).

@@ -1,0 +1,467 @@
+//! An async proxy between two sockets, with capture, control and cancel.
+//!
+//! Like libzmq's `zmq_proxy_steerable`, but as a future that runs among a
+//! server's other tasks, and without its stalls: each direction reads its
+//! source only while its destination can take a message, so a full backend
+//! never stops replies from flowing back, and cancel, terminate and pause
+//! take effect at once even when both sides are full.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::{Error, Multipart, Result, Socket, TrySendError};
+
+/// Which way a message goes through a proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From the frontend to the backend (requests, for a broker).
+    FrontendToBackend,
+    /// From the backend to the frontend (replies, for a broker).
+    BackendToFrontend,
+}
+
+impl Direction {
+    fn index(self) -> usize {
+        match self {
+            Direction::FrontendToBackend => 0,
+            Direction::BackendToFrontend => 1,
+        }
+    }
+
+    fn other(self) -> Direction {
+        match self {
+            Direction::FrontendToBackend => Direction::BackendToFrontend,
+            Direction::BackendToFrontend => Direction::FrontendToBackend,
+        }
+    }
+}
+
+/// How many messages one direction forwards before the proxy looks at
+/// cancel, control and the other direction again. Measured with
+/// `cargo bench --bench throughput` (proxy group): see the README.
+const BURST: usize = 256;
+
+/// Starts a proxy between `frontend` and `backend`: every message received
+/// on one is sent on the other. Configure it, then [`run`](Proxy::run) it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> zmq_tokio::Result<()> {
+/// use zmq_tokio::{proxy, Context, Direction, SocketType};
+///
+/// let ctx = Context::new();
+/// let frontend = ctx.socket(SocketType::Pull)?;
+/// frontend.bind("inproc://jobs")?;
+/// let backend = ctx.socket(SocketType::Push)?;
+/// backend.bind("inproc://workers")?;
+///
+/// let proxy = proxy(frontend, backend).capture(|direction, msg| {
+///     assert_eq!(direction, Direction::FrontendToBackend);
+///     println!("forwarding {} frames", msg.len());
+/// });
+/// let control = proxy.control();
+/// let running = tokio::spawn(proxy.run());
+///
+/// let producer = ctx.socket(SocketType::Push)?;
+/// producer.connect("inproc://jobs")?;
+/// let worker = ctx.socket(SocketType::Pull)?;
+/// worker.connect("inproc://workers")?;
+/// producer.send("job").await?;
+/// assert_eq!(worker.recv_string().await?, "job");
+///
+/// control.terminate();
+/// let outcome = running.await.unwrap()?;
+/// assert_eq!(outcome.stats.frontend_to_backend.messages, 1);
+/// # Ok(())
+/// # }
+/// ```
+pub fn proxy(frontend: Socket, backend: Socket) -> Proxy {
+    Proxy {
+        frontend,
+        backend,
+        capture: None,
+        capture_socket: None,
+        shared: Arc::new(Shared::new()),
+    }
+}
+
+/// A proxy being configured; [`run`](Proxy::run) or
+/// [`run_until`](Proxy::run_until) it.
+#[must_use = "a proxy does nothing until it is run"]
+pub struct Proxy {
+    frontend: Socket,
+    backend: Socket,
+    capture: Option<Box<dyn FnMut(Direction, &Multipart) + Send>>,
+    capture_socket: Option<Socket>,
+    shared: Arc<Shared>,
+}
+
+/// The state shared with [`ProxyControl`] handles.
+struct Shared {
+    state: watch::Sender<State>,
+    /// Messages and bytes per direction, indexed by `Direction::index`.
+    messages: [AtomicU64; 2],
+    bytes: [AtomicU64; 2],
+    capture_dropped: AtomicU64,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            state: watch::Sender::new(State::Running),
+            messages: [AtomicU64::new(0), AtomicU64::new(0)],
+            bytes: [AtomicU64::new(0), AtomicU64::new(0)],
+            capture_dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn stats(&self) -> ProxyStats {
+        let traffic = |i: usize| Traffic {
+            messages: self.messages[i].load(Ordering::Relaxed),
+            bytes: self.bytes[i].load(Ordering::Relaxed),
+        };
+        ProxyStats {
+            frontend_to_backend: traffic(0),
+            backend_to_frontend: traffic(1),
+            capture_dropped: self.capture_dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    Paused,
+    Terminated,
+}
+
+impl Proxy {
+    /// Calls `capture` for every message, once, whole, in the order the
+    /// proxy forwards them, just before it is forwarded. It runs on the
+    /// proxy's task: keep it short.
+    pub fn capture(mut self, capture: impl FnMut(Direction, &Multipart) + Send + 'static) -> Self {
+        self.capture = Some(Box::new(capture));
+        self
+    }
+
+    /// Also sends a copy of every message on `socket`, like libzmq's
+    /// capture socket. Copies never wait: when the capture socket cannot
+    /// take one, it is dropped and counted in
+    /// [`ProxyStats::capture_dropped`]; the proxy never stalls for it.
+    pub fn capture_socket(mut self, socket: Socket) -> Self {
+        self.capture_socket = Some(socket);
+        self
+    }
+
+    /// A handle to pause, resume and terminate the proxy and read its
+    /// statistics, from any task or thread.
+    pub fn control(&self) -> ProxyControl {
+        ProxyControl {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Runs the proxy until it is terminated through a [`ProxyControl`], a
+    /// socket is closed (or its context shut down), or an error.
+    ///
+    /// # Errors
+    ///
+    /// The first error of a socket other than being closed; the sockets are
+    /// dropped then.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the sockets, and with them a message the
+    /// proxy had received but not yet been able to send (at most one per
+    /// direction). Use [`run_until`](Proxy::run_until) to stop it and get
+    /// the sockets and such messages back.
+    pub async fn run(self) -> Result<ProxyOutcome> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Runs the proxy like [`run`](Proxy::run), and also stops when
+    /// `cancel` completes (a shutdown signal, a timer, ...).
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Proxy::run).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`run`](Proxy::run); `cancel` is the way to stop it cleanly.
+    pub async fn run_until(self, cancel: impl Future<Output = ()>) -> Result<ProxyOutcome> {
+        let Proxy {
+            frontend,
+            backend,
+            capture,
+            capture_socket,
+            shared,
+        } = self;
+        let mut forwarder = Forwarder {
+            sockets: [frontend, backend],
+            capture,
+            capture_socket,
+            shared: &shared,
+            pending: [None, None],
+        };
+        let result = forwarder.run(cancel).await;
+        let Forwarder {
+            sockets: [frontend, backend],
+            capture_socket,
+            pending,
+            ..
+        } = forwarder;
+        match result {
+            Ok(()) | Err(Error::Closed | Error::ContextTerminated) => {
+                let unsent = [Direction::FrontendToBackend, Direction::BackendToFrontend]
+                    .into_iter()
+                    .zip(pending)
+                    .filter_map(|(direction, msg)| msg.map(|msg| (direction, msg)))
+                    .collect();
+                Ok(ProxyOutcome {
+                    frontend,
+                    backend,
+                    capture_socket,
+                    stats: shared.stats(),
+                    unsent,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("frontend", &self.frontend)
+            .field("backend", &self.backend)
+            .field("capture", &self.capture.is_some())
+            .field("capture_socket", &self.capture_socket)
+            .finish()
+    }
+}
+
+/// The running proxy's state.
+struct Forwarder<'a> {
+    /// Frontend and backend.
+    sockets: [Socket; 2],
+    capture: Option<Box<dyn FnMut(Direction, &Multipart) + Send>>,
+    capture_socket: Option<Socket>,
+    shared: &'a Shared,
+    /// Per direction, a message received and captured whose destination
+    /// turned out full (possible only for ROUTER_MANDATORY destinations and
+    /// races); it goes before anything else in that direction.
+    pending: [Option<Multipart>; 2],
+}
+
+impl Forwarder<'_> {
+    fn ends(&self, direction: Direction) -> (&Socket, &Socket) {
+        let [frontend, backend] = &self.sockets;
+        match direction {
+            Direction::FrontendToBackend => (frontend, backend),
+            Direction::BackendToFrontend => (backend, frontend),
+        }
+    }
+
+    async fn run(&mut self, cancel: impl Future<Output = ()>) -> Result<()> {
+        tokio::pin!(cancel);
+        let mut state = self.shared.state.subscribe();
+        let mut first = Direction::FrontendToBackend;
+        loop {
+            let current = *state.borrow_and_update();
+            match current {
+                State::Terminated => return Ok(()),
+                State::Paused => {
+                    tokio::select! {
+                        biased;
+                        () = &mut cancel => return Ok(()),
+                        _ = state.changed() => continue,
+                    }
+                }
+                State::Running => {}
+            }
+            // Cancel and control first; then the two directions, the one
+            // that went second last time first now.
+            let second = first.other();
+            let (direction, ready) = tokio::select! {
+                biased;
+                () = &mut cancel => return Ok(()),
+                _ = state.changed() => continue,
+                ready = self.ready(first) => (first, ready),
+                ready = self.ready(second) => (second, ready),
+            };
+            ready?;
+            self.burst(direction)?;
+            first = direction.other();
+            // Forwarding without waiting spends the budget here.
+            tokio::task::consume_budget().await;
+        }
+    }
+
+    /// Waits until `direction` can forward: its destination can take a
+    /// message and (unless a message is pending) its source has one.
+    ///
+    /// Cancel safe: it only waits for readiness.
+    async fn ready(&self, direction: Direction) -> Result<()> {
+        let (source, destination) = self.ends(direction);
+        destination.writable().await?;
+        if self.pending[direction.index()].is_none() {
+            source.readable().await?;
+        }
+        Ok(())
+    }
+
+    /// Forwards up to `BURST` messages in `direction` without waiting.
+    fn burst(&mut self, direction: Direction) -> Result<()> {
+        let index = direction.index();
+        if let Some(msg) = self.pending[index].take() {
+            if let Some(msg) = self.forward(direction, msg)? {
+                self.pending[index] = Some(msg);
+                return Ok(());
+            }
+        }
+        let (mut messages, mut bytes) = (0, 0);
+        let mut result = Ok(());
+        for _ in 0..BURST {
+            let (source, _) = self.ends(direction);
+            let msg = match source.try_recv() {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            messages += 1;
+            bytes += msg.iter().map(|frame| frame.len() as u64).sum::<u64>();
+            if let Some(capture) = &mut self.capture {
+                capture(direction, &msg);
+            }
+            if let Some(socket) = &self.capture_socket {
+                if socket.try_send(msg.clone()).is_err() {
+                    self.shared.capture_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            match self.forward(direction, msg) {
+                Ok(None) => {}
+                Ok(Some(msg)) => {
+                    self.pending[index] = Some(msg);
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.shared.messages[index].fetch_add(messages, Ordering::Relaxed);
+        self.shared.bytes[index].fetch_add(bytes, Ordering::Relaxed);
+        result
+    }
+
+    /// Sends `msg` to `direction`'s destination without waiting; gives it
+    /// back if the destination is full.
+    fn forward(&self, direction: Direction, msg: Multipart) -> Result<Option<Multipart>> {
+        let (_, destination) = self.ends(direction);
+        match destination.try_send(msg) {
+            Ok(()) => Ok(None),
+            Err(TrySendError::Full(msg)) => Ok(Some(msg)),
+            Err(TrySendError::Failed(e, _)) => Err(e),
+        }
+    }
+}
+
+/// A handle to a running [`Proxy`]: `Clone + Send + Sync`, usable from any
+/// task or thread. Commands take effect at once, even while both sides of
+/// the proxy are full.
+#[derive(Clone)]
+pub struct ProxyControl {
+    shared: Arc<Shared>,
+}
+
+impl ProxyControl {
+    /// Stops forwarding in both directions; nothing is read while paused.
+    pub fn pause(&self) {
+        self.set(State::Paused);
+    }
+
+    /// Resumes forwarding after [`pause`](ProxyControl::pause).
+    pub fn resume(&self) {
+        self.set(State::Running);
+    }
+
+    /// Stops the proxy: `run` returns its [`ProxyOutcome`]. Final; a later
+    /// `resume` does not restart it.
+    pub fn terminate(&self) {
+        self.shared.state.send_replace(State::Terminated);
+    }
+
+    fn set(&self, state: State) {
+        self.shared.state.send_if_modified(|current| {
+            let change = *current != State::Terminated && *current != state;
+            if change {
+                *current = state;
+            }
+            change
+        });
+    }
+
+    /// Messages and bytes forwarded so far, per direction.
+    pub fn stats(&self) -> ProxyStats {
+        self.shared.stats()
+    }
+}
+
+impl fmt::Debug for ProxyControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyControl")
+            .field("state", &*self.shared.state.borrow())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Traffic in one direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Whole messages forwarded.
+    pub messages: u64,
+    /// Bytes forwarded, all frames counted.
+    pub bytes: u64,
+}
+
+/// A proxy's statistics, from [`ProxyControl::stats`] or
+/// [`ProxyOutcome::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProxyStats {
+    /// Frontend to backend.
+    pub frontend_to_backend: Traffic,
+    /// Backend to frontend.
+    pub backend_to_frontend: Traffic,
+    /// Copies the capture socket could not take.
+    pub capture_dropped: u64,
+}
+
+/// What a finished proxy gives back.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ProxyOutcome {
+    /// The frontend socket.
+    pub frontend: Socket,
+    /// The backend socket.
+    pub backend: Socket,
+    /// The capture socket, if one was given.
+    pub capture_socket: Option<Socket>,
+    /// The final statistics.
+    pub stats: ProxyStats,
+    /// Messages received (and captured) whose destination could not take
+    /// them before the proxy stopped; at most one per direction, and in
+    /// practice only with `ROUTER_MANDATORY` destinations.
+    pub unsent: Vec<(Direction, Multipart)>,
+}
