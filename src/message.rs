@@ -15,14 +15,14 @@ use crate::raw::{self, RawMsg};
 ///
 /// # Copies
 ///
-/// Frames of up to [`Message::COPY_THRESHOLD`] bytes are copied into libzmq's
+/// Frames of up to [`Message::COPY_THRESHOLD`] (512) bytes are copied into libzmq's
 /// own storage (frames of 33 bytes or less even live inside the
 /// `zmq_msg_t`): below that size a copy is cheaper than the bookkeeping of
 /// sharing. Larger [`Bytes`], `Vec<u8>` and `String` values are handed to
 /// libzmq without copying; libzmq drops them, exactly once and possibly on
 /// one of its I/O threads, when it is done with them. In the other
-/// direction [`Message::into_bytes`] gives a large received frame to
-/// [`Bytes`] without copying it.
+/// direction [`Message::into_bytes`] gives a received frame of 8 KiB or
+/// more to [`Bytes`] without copying it.
 ///
 /// `Clone` shares the content of large frames (a reference count, as
 /// `zmq_msg_copy` does) and copies small ones.
@@ -47,12 +47,18 @@ pub struct Message {
 }
 
 impl Message {
-    /// Frames larger than this many bytes are passed between [`Bytes`] (or
-    /// `Vec<u8>`, `String`) and libzmq without copying; smaller ones are
-    /// copied, which measured cheaper than zero-copy's allocation and free
-    /// callback (`cargo bench --bench message`; see the README's
-    /// performance section).
-    pub const COPY_THRESHOLD: usize = 1024;
+    /// Frames larger than this many bytes are handed from [`Bytes`] (or
+    /// `Vec<u8>`, `String`) to libzmq without copying; smaller ones are
+    /// copied. `cargo bench --bench message` put the crossover between
+    /// 256 B (copy 15% cheaper) and 1 KiB (zero-copy 35% cheaper); see the
+    /// README's performance section.
+    pub const COPY_THRESHOLD: usize = 512;
+
+    /// [`into_bytes`](Message::into_bytes) copies received frames smaller
+    /// than this (libzmq's 8 KiB TCP receive batch). libzmq may hand out a
+    /// frame smaller than its receive buffer as a slice of that shared
+    /// buffer; a `Bytes` that kept it would pin the whole buffer.
+    pub const INTO_BYTES_COPY_BELOW: usize = 8 * 1024;
 
     /// An empty frame.
     pub fn new() -> Message {
@@ -115,12 +121,12 @@ impl Message {
         self.raw.gets(&property)
     }
 
-    /// The frame's bytes as [`Bytes`]. Frames larger than
-    /// [`Message::COPY_THRESHOLD`] are not copied: the `Bytes` keeps the
-    /// libzmq message alive. Smaller ones are copied, so that a small frame
-    /// does not pin a large receive buffer.
+    /// The frame's bytes as [`Bytes`]. Frames of
+    /// [`Message::INTO_BYTES_COPY_BELOW`] bytes or more are not copied: the
+    /// `Bytes` keeps the libzmq message alive. Smaller ones are copied, so
+    /// that a small frame does not pin a libzmq receive buffer.
     pub fn into_bytes(self) -> Bytes {
-        if self.len() <= Self::COPY_THRESHOLD {
+        if self.len() < Self::INTO_BYTES_COPY_BELOW {
             Bytes::copy_from_slice(&self)
         } else {
             Bytes::from_owner(self.raw)
