@@ -1,6 +1,7 @@
 //! The libzmq context: I/O threads and the sockets made from it.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 
 use tokio_util::sync::CancellationToken;
@@ -46,6 +47,10 @@ struct ContextInner {
     /// Cancelled by [`Context::shutdown`]; each socket's close token is a
     /// child of it.
     shutdown: CancellationToken,
+    /// Set by [`Context::shutdown`]: a lock-free check for every socket
+    /// operation (libzmq itself notices a shutdown only when it next
+    /// processes commands, so an operation right after it could succeed).
+    is_shutdown: AtomicBool,
     /// The context's sockets, so that `terminate` can close them.
     sockets: Mutex<Registry>,
 }
@@ -104,6 +109,7 @@ impl Context {
     /// [`Error::ContextTerminated`], every [`Socket::closed`] future of its
     /// sockets resolves, and no new socket can be made.
     pub fn shutdown(&self) {
+        self.inner.is_shutdown.store(true, Ordering::Release);
         self.inner.shutdown.cancel();
         if let Some(raw) = self.read_raw().as_ref() {
             raw.shutdown();
@@ -160,7 +166,7 @@ impl Context {
 
     /// Whether [`shutdown`](Context::shutdown) has been called.
     pub fn is_shutdown(&self) -> bool {
-        self.inner.shutdown.is_cancelled()
+        self.inner.is_shutdown.load(Ordering::Acquire)
     }
 
     fn read_raw(&self) -> std::sync::RwLockReadGuard<'_, Option<RawContext>> {
@@ -299,6 +305,7 @@ impl ContextBuilder {
             inner: Arc::new(ContextInner {
                 raw: RwLock::new(Some(raw)),
                 shutdown: CancellationToken::new(),
+                is_shutdown: AtomicBool::new(false),
                 sockets: Mutex::new(Registry::default()),
             }),
         })

@@ -39,17 +39,35 @@
 //! # Messages and copies
 //!
 //! A [`Multipart`] is a whole message of [`Message`] frames. Frames larger
-//! than [`Message::COPY_THRESHOLD`] move between [`bytes::Bytes`] (or
-//! `Vec<u8>`) and libzmq without being copied, in both directions.
+//! than [`Message::COPY_THRESHOLD`] go from [`bytes::Bytes`] (or `Vec<u8>`)
+//! to libzmq without being copied, and [`Message::into_bytes`] hands
+//! received frames of [`Message::INTO_BYTES_COPY_BELOW`] bytes or more to
+//! `Bytes` without a copy.
 //!
-//! # Closing
+//! # Closing and shutting down
 //!
-//! Dropping or [closing](Socket::close) a socket never blocks: libzmq's
-//! `zmq_close` hands what is left to send to a background thread, which
-//! keeps trying for the socket's `LINGER` period. This crate sets `LINGER`
-//! to [`DEFAULT_LINGER_MS`] on every new socket, so that the termination of
-//! a context (which waits for lingering messages, and runs on a thread of
-//! its own) is bounded.
+//! Nothing here blocks a runtime thread, however a socket ends:
+//!
+//! - [`Socket::close`] closes a socket for every task that holds it:
+//!   their pending operations fail with [`Error::Closed`], and every
+//!   [`Socket::closed`] future resolves. Dropping the last holder does the
+//!   same. libzmq's `zmq_close` does not block: messages already sent are
+//!   handed to libzmq's reaper thread, which keeps delivering them for the
+//!   socket's `LINGER` period.
+//! - Every new socket gets `LINGER` = [`DEFAULT_LINGER_MS`] (1000 ms)
+//!   instead of libzmq's default of forever, so that a peer that never
+//!   shows up cannot hold a context's termination forever. Set
+//!   [`options::LINGER`] per socket to change it.
+//! - [`Context::shutdown`] makes every pending and later operation on the
+//!   context's sockets fail with [`Error::ContextTerminated`] and resolves
+//!   their `closed()` futures.
+//! - [`Context::terminate`] shuts the context down, closes its sockets and
+//!   awaits libzmq's `zmq_ctx_term`, which returns once lingering messages
+//!   are delivered or their linger ran out. It runs that wait on a thread
+//!   of its own: this is the graceful end of a service.
+//! - When the last handle of a context (every `Context` clone and every
+//!   socket) is dropped inside a runtime, `zmq_ctx_term` runs on a thread of
+//!   its own as well; outside a runtime it runs in place, as libzmq's would.
 //!
 //! # Runtime
 //!
@@ -64,6 +82,7 @@ mod context;
 mod endpoint;
 mod error;
 mod message;
+mod monitor;
 mod multipart;
 pub mod options;
 mod proxy;
@@ -77,6 +96,7 @@ pub use builder::SocketBuilder;
 pub use context::{Context, ContextBuilder};
 pub use error::{Error, Result, TrySendError};
 pub use message::Message;
+pub use monitor::{Event, EventMask, Monitor, SocketEvent};
 pub use multipart::{IntoIter, Iter, Multipart};
 pub use proxy::{proxy, Direction, Proxy, ProxyControl, ProxyOutcome, ProxyStats, Traffic};
 pub use socket::{Endpoints, Socket};

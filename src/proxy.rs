@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -32,7 +32,8 @@ impl Direction {
         }
     }
 
-    fn other(self) -> Direction {
+    /// The other direction.
+    pub fn opposite(self) -> Direction {
         match self {
             Direction::FrontendToBackend => Direction::BackendToFrontend,
             Direction::BackendToFrontend => Direction::FrontendToBackend,
@@ -44,6 +45,9 @@ impl Direction {
 /// cancel, control and the other direction again. Measured with
 /// `cargo bench --bench throughput` (proxy group): see the README.
 const BURST: usize = 256;
+
+/// The capture callback.
+type Capture = Box<dyn FnMut(Direction, &Multipart) + Send>;
 
 /// Starts a proxy between `frontend` and `backend`: every message received
 /// on one is sent on the other. Configure it, then [`run`](Proxy::run) it.
@@ -95,7 +99,7 @@ pub fn proxy(frontend: Socket, backend: Socket) -> Proxy {
 pub struct Proxy {
     frontend: Socket,
     backend: Socket,
-    capture: Option<Box<dyn FnMut(Direction, &Multipart) + Send>>,
+    capture: Option<Capture>,
     capture_socket: Option<Socket>,
     shared: Arc<Shared>,
 }
@@ -103,6 +107,9 @@ pub struct Proxy {
 /// The state shared with [`ProxyControl`] handles.
 struct Shared {
     state: watch::Sender<State>,
+    /// Whether the state is anything but running: checked before each
+    /// message of a burst, so that pause and terminate take effect at once.
+    stopped: AtomicBool,
     /// Messages and bytes per direction, indexed by `Direction::index`.
     messages: [AtomicU64; 2],
     bytes: [AtomicU64; 2],
@@ -113,6 +120,7 @@ impl Shared {
     fn new() -> Shared {
         Shared {
             state: watch::Sender::new(State::Running),
+            stopped: AtomicBool::new(false),
             messages: [AtomicU64::new(0), AtomicU64::new(0)],
             bytes: [AtomicU64::new(0), AtomicU64::new(0)],
             capture_dropped: AtomicU64::new(0),
@@ -250,22 +258,43 @@ impl fmt::Debug for Proxy {
 struct Forwarder<'a> {
     /// Frontend and backend.
     sockets: [Socket; 2],
-    capture: Option<Box<dyn FnMut(Direction, &Multipart) + Send>>,
+    capture: Option<Capture>,
     capture_socket: Option<Socket>,
     shared: &'a Shared,
-    /// Per direction, a message received and captured whose destination
-    /// turned out full (possible only for ROUTER_MANDATORY destinations and
-    /// races); it goes before anything else in that direction.
+    /// Per direction, a message received and captured that is not sent yet:
+    /// its destination was full (a source can hold more than a destination
+    /// takes), sending failed, or the proxy was paused. It goes before
+    /// anything else in that direction.
     pending: [Option<Multipart>; 2],
+}
+
+/// The source and destination of `direction`.
+fn ends(sockets: &[Socket; 2], direction: Direction) -> (&Socket, &Socket) {
+    let [frontend, backend] = sockets;
+    match direction {
+        Direction::FrontendToBackend => (frontend, backend),
+        Direction::BackendToFrontend => (backend, frontend),
+    }
+}
+
+/// Waits until `direction` can forward: its destination can take a message
+/// and (unless a message is pending) its source has one. A free function
+/// over the sockets alone, so that the proxy's future does not hold a
+/// reference to the (not `Sync`) capture callback across an `.await`.
+///
+/// Cancel safe: it only waits for readiness.
+async fn ready(sockets: &[Socket; 2], direction: Direction, pending: bool) -> Result<()> {
+    let (source, destination) = ends(sockets, direction);
+    destination.writable().await?;
+    if !pending {
+        source.readable().await?;
+    }
+    Ok(())
 }
 
 impl Forwarder<'_> {
     fn ends(&self, direction: Direction) -> (&Socket, &Socket) {
-        let [frontend, backend] = &self.sockets;
-        match direction {
-            Direction::FrontendToBackend => (frontend, backend),
-            Direction::BackendToFrontend => (backend, frontend),
-        }
+        ends(&self.sockets, direction)
     }
 
     async fn run(&mut self, cancel: impl Future<Output = ()>) -> Result<()> {
@@ -287,73 +316,71 @@ impl Forwarder<'_> {
             }
             // Cancel and control first; then the two directions, the one
             // that went second last time first now.
-            let second = first.other();
+            let second = first.opposite();
             let (direction, ready) = tokio::select! {
                 biased;
                 () = &mut cancel => return Ok(()),
                 _ = state.changed() => continue,
-                ready = self.ready(first) => (first, ready),
-                ready = self.ready(second) => (second, ready),
+                ready = ready(&self.sockets, first, self.pending[first.index()].is_some()) => (first, ready),
+                ready = ready(&self.sockets, second, self.pending[second.index()].is_some()) => (second, ready),
             };
             ready?;
             self.burst(direction)?;
-            first = direction.other();
+            first = direction.opposite();
             // Forwarding without waiting spends the budget here.
             tokio::task::consume_budget().await;
         }
     }
 
-    /// Waits until `direction` can forward: its destination can take a
-    /// message and (unless a message is pending) its source has one.
-    ///
-    /// Cancel safe: it only waits for readiness.
-    async fn ready(&self, direction: Direction) -> Result<()> {
-        let (source, destination) = self.ends(direction);
-        destination.writable().await?;
-        if self.pending[direction.index()].is_none() {
-            source.readable().await?;
-        }
-        Ok(())
-    }
-
     /// Forwards up to `BURST` messages in `direction` without waiting.
+    /// Statistics count what was sent, and are published once per burst.
     fn burst(&mut self, direction: Direction) -> Result<()> {
         let index = direction.index();
-        if let Some(msg) = self.pending[index].take() {
-            if let Some(msg) = self.forward(direction, msg)? {
-                self.pending[index] = Some(msg);
-                return Ok(());
-            }
-        }
         let (mut messages, mut bytes) = (0, 0);
         let mut result = Ok(());
+        let mut next = self.pending[index].take();
         for _ in 0..BURST {
-            let (source, _) = self.ends(direction);
-            let msg = match source.try_recv() {
-                Ok(Some(msg)) => msg,
-                Ok(None) => break,
-                Err(e) => {
-                    result = Err(e);
-                    break;
+            if self.shared.stopped.load(Ordering::Acquire) {
+                self.pending[index] = next;
+                break;
+            }
+            let msg = match next.take() {
+                Some(msg) => msg,
+                None => {
+                    let (source, _) = self.ends(direction);
+                    let msg = match source.try_recv() {
+                        Ok(Some(msg)) => msg,
+                        Ok(None) => break,
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    };
+                    if let Some(capture) = &mut self.capture {
+                        capture(direction, &msg);
+                    }
+                    if let Some(socket) = &self.capture_socket {
+                        if socket.try_send(msg.clone()).is_err() {
+                            self.shared.capture_dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    msg
                 }
             };
-            messages += 1;
-            bytes += msg.iter().map(|frame| frame.len() as u64).sum::<u64>();
-            if let Some(capture) = &mut self.capture {
-                capture(direction, &msg);
-            }
-            if let Some(socket) = &self.capture_socket {
-                if socket.try_send(msg.clone()).is_err() {
-                    self.shared.capture_dropped.fetch_add(1, Ordering::Relaxed);
+            let size: u64 = msg.iter().map(|frame| frame.len() as u64).sum();
+            let (_, destination) = self.ends(direction);
+            match destination.try_send(msg) {
+                Ok(()) => {
+                    messages += 1;
+                    bytes += size;
                 }
-            }
-            match self.forward(direction, msg) {
-                Ok(None) => {}
-                Ok(Some(msg)) => {
+                Err(TrySendError::Full(msg)) => {
                     self.pending[index] = Some(msg);
                     break;
                 }
-                Err(e) => {
+                Err(TrySendError::Failed(e, msg)) => {
+                    // Kept, so that the outcome can give it back.
+                    self.pending[index] = Some(msg);
                     result = Err(e);
                     break;
                 }
@@ -362,17 +389,6 @@ impl Forwarder<'_> {
         self.shared.messages[index].fetch_add(messages, Ordering::Relaxed);
         self.shared.bytes[index].fetch_add(bytes, Ordering::Relaxed);
         result
-    }
-
-    /// Sends `msg` to `direction`'s destination without waiting; gives it
-    /// back if the destination is full.
-    fn forward(&self, direction: Direction, msg: Multipart) -> Result<Option<Multipart>> {
-        let (_, destination) = self.ends(direction);
-        match destination.try_send(msg) {
-            Ok(()) => Ok(None),
-            Err(TrySendError::Full(msg)) => Ok(Some(msg)),
-            Err(TrySendError::Failed(e, _)) => Err(e),
-        }
     }
 }
 
@@ -386,6 +402,8 @@ pub struct ProxyControl {
 
 impl ProxyControl {
     /// Stops forwarding in both directions; nothing is read while paused.
+    /// The proxy checks before every message, so at most the message in
+    /// hand when this is called is still forwarded.
     pub fn pause(&self) {
         self.set(State::Paused);
     }
@@ -398,6 +416,7 @@ impl ProxyControl {
     /// Stops the proxy: `run` returns its [`ProxyOutcome`]. Final; a later
     /// `resume` does not restart it.
     pub fn terminate(&self) {
+        self.shared.stopped.store(true, Ordering::Release);
         self.shared.state.send_replace(State::Terminated);
     }
 
@@ -406,12 +425,17 @@ impl ProxyControl {
             let change = *current != State::Terminated && *current != state;
             if change {
                 *current = state;
+                self.shared
+                    .stopped
+                    .store(state != State::Running, Ordering::Release);
             }
             change
         });
     }
 
-    /// Messages and bytes forwarded so far, per direction.
+    /// Messages and bytes forwarded so far, per direction. The proxy
+    /// publishes its counts after each burst of at most 256 messages, so
+    /// they may trail what peers have already received by that much.
     pub fn stats(&self) -> ProxyStats {
         self.shared.stats()
     }
@@ -460,8 +484,8 @@ pub struct ProxyOutcome {
     pub capture_socket: Option<Socket>,
     /// The final statistics.
     pub stats: ProxyStats,
-    /// Messages received (and captured) whose destination could not take
-    /// them before the proxy stopped; at most one per direction, and in
-    /// practice only with `ROUTER_MANDATORY` destinations.
+    /// Messages received (and captured) but not forwarded when the proxy
+    /// stopped, because their destination was full or failed: at most one
+    /// per direction. Not counted in `stats`.
     pub unsent: Vec<(Direction, Multipart)>,
 }

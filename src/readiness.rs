@@ -159,6 +159,7 @@ impl Core {
     pub(crate) fn with_raw<R>(&self, f: impl FnOnce(&RawSocket) -> Result<R>) -> Result<R> {
         let guard = self.raw.lock().unwrap_or_else(PoisonError::into_inner);
         match guard.as_ref() {
+            Some(_) if self.ctx.is_shutdown() => Err(Error::ContextTerminated),
             Some(raw) => f(raw),
             None => Err(self.closed_error()),
         }
@@ -284,7 +285,11 @@ impl Core {
             };
         }
         let guard = self.raw.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(raw) = guard.as_ref() else {
+        let raw = match guard.as_ref() {
+            Some(_) if self.ctx.is_shutdown() => None,
+            raw => raw,
+        };
+        let Some(raw) = raw else {
             return Sent::Failed {
                 error: self.closed_error(),
                 unsent: 0,

@@ -285,6 +285,7 @@ impl Socket {
         if !option.is_writable() {
             return Err(Error::invalid_option(option.name(), "is read-only"));
         }
+        option.check_set(self.kind(), &value)?;
         self.core.with_raw(|raw| {
             value
                 .write(raw, option.id())
@@ -313,6 +314,7 @@ impl Socket {
         if !option.is_readable() {
             return Err(Error::invalid_option(option.name(), "is write-only"));
         }
+        option.check_get()?;
         self.core.with_raw(|raw| {
             T::read(raw, option.id()).map_err(|e| self.option_error(option.name(), "get", e))
         })
