@@ -1,10 +1,13 @@
 //! An async proxy between two sockets, with capture, control and cancel.
 //!
 //! Like libzmq's `zmq_proxy_steerable`, but as a future that runs among a
-//! server's other tasks, and without its stalls: each direction reads its
-//! source only while its destination can take a message, so a full backend
-//! never stops replies from flowing back, and cancel, terminate and pause
-//! take effect at once even when both sides are full.
+//! server's other tasks, and without its stalls. Each direction forwards
+//! without waiting while messages flow (try first, as `send` and `recv`
+//! do); once its destination is full it stops reading its source (holding
+//! at most the one message it read last) and waits for room, while the
+//! other direction goes on. So a full backend never stops replies from
+//! flowing back, and cancel, terminate and pause take effect at once even
+//! when both sides are full.
 
 use std::fmt;
 use std::future::Future;
@@ -277,19 +280,31 @@ fn ends(sockets: &[Socket; 2], direction: Direction) -> (&Socket, &Socket) {
     }
 }
 
-/// Waits until `direction` can forward: its destination can take a message
-/// and (unless a message is pending) its source has one. A free function
-/// over the sockets alone, so that the proxy's future does not hold a
-/// reference to the (not `Sync`) capture callback across an `.await`.
+/// What a direction of the proxy waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blocked {
+    /// Its source had no message.
+    Source,
+    /// Its destination could not take the pending message.
+    Destination,
+    /// Its socket types cannot carry messages this way.
+    Never,
+}
+
+/// Waits until `direction`, blocked on `blocked`, may go on. A free
+/// function over the sockets alone, so that the proxy's future does not
+/// hold a reference to the (not `Sync`) capture callback across an
+/// `.await`.
 ///
 /// Cancel safe: it only waits for readiness.
-async fn ready(sockets: &[Socket; 2], direction: Direction, pending: bool) -> Result<()> {
+async fn wait(sockets: &[Socket; 2], direction: Direction, blocked: Option<Blocked>) -> Result<()> {
     let (source, destination) = ends(sockets, direction);
-    destination.writable().await?;
-    if !pending {
-        source.readable().await?;
+    match blocked {
+        Some(Blocked::Source) => source.readable().await,
+        Some(Blocked::Destination) => destination.writable().await,
+        Some(Blocked::Never) => std::future::pending().await,
+        None => Ok(()),
     }
-    Ok(())
 }
 
 impl Forwarder<'_> {
@@ -300,6 +315,15 @@ impl Forwarder<'_> {
     async fn run(&mut self, cancel: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(cancel);
         let mut state = self.shared.state.subscribe();
+        // Per direction, what it waits for; `None`: it may try now. A
+        // direction the socket types cannot carry (out of a PUSH, into a
+        // PULL) never runs.
+        let mut blocked =
+            [Direction::FrontendToBackend, Direction::BackendToFrontend].map(|direction| {
+                let (source, destination) = self.ends(direction);
+                let possible = source.kind().can_recv() && destination.kind().can_send();
+                (!possible).then_some(Blocked::Never)
+            });
         let mut first = Direction::FrontendToBackend;
         loop {
             let current = *state.borrow_and_update();
@@ -314,30 +338,49 @@ impl Forwarder<'_> {
                 }
                 State::Running => {}
             }
-            // Cancel and control first; then the two directions, the one
-            // that went second last time first now.
             let second = first.opposite();
-            let (direction, ready) = tokio::select! {
+            if blocked[first.index()].is_none() || blocked[second.index()].is_none() {
+                // Try first, as `send` and `recv` do: no readiness check
+                // while messages flow. Cancel and control are looked at
+                // before each round, without waiting.
+                tokio::select! {
+                    biased;
+                    () = &mut cancel => return Ok(()),
+                    _ = state.changed() => continue,
+                    () = std::future::ready(()) => {}
+                }
+                for direction in [first, second] {
+                    if blocked[direction.index()].is_none() {
+                        blocked[direction.index()] = self.burst(direction)?;
+                    }
+                }
+                first = second;
+                // Forwarding without waiting spends the budget here.
+                tokio::task::consume_budget().await;
+                continue;
+            }
+            // Both directions wait: for the first of them to be ready, with
+            // cancel and control first, and the one that went second last
+            // time first now.
+            let direction = tokio::select! {
                 biased;
                 () = &mut cancel => return Ok(()),
                 _ = state.changed() => continue,
-                ready = ready(&self.sockets, first, self.pending[first.index()].is_some()) => (first, ready),
-                ready = ready(&self.sockets, second, self.pending[second.index()].is_some()) => (second, ready),
+                ready = wait(&self.sockets, first, blocked[first.index()]) => { ready?; first }
+                ready = wait(&self.sockets, second, blocked[second.index()]) => { ready?; second }
             };
-            ready?;
-            self.burst(direction)?;
+            blocked[direction.index()] = None;
             first = direction.opposite();
-            // Forwarding without waiting spends the budget here.
-            tokio::task::consume_budget().await;
         }
     }
 
-    /// Forwards up to `BURST` messages in `direction` without waiting.
-    /// Statistics count what was sent, and are published once per burst.
-    fn burst(&mut self, direction: Direction) -> Result<()> {
+    /// Forwards up to `BURST` messages in `direction` without waiting, and
+    /// says what the direction must wait for, if anything. Statistics count
+    /// what was sent, and are published once per burst.
+    fn burst(&mut self, direction: Direction) -> Result<Option<Blocked>> {
         let index = direction.index();
         let (mut messages, mut bytes) = (0, 0);
-        let mut result = Ok(());
+        let mut result = Ok(None);
         let mut next = self.pending[index].take();
         for _ in 0..BURST {
             if self.shared.stopped.load(Ordering::Acquire) {
@@ -350,7 +393,10 @@ impl Forwarder<'_> {
                     let (source, _) = self.ends(direction);
                     let msg = match source.try_recv() {
                         Ok(Some(msg)) => msg,
-                        Ok(None) => break,
+                        Ok(None) => {
+                            result = Ok(Some(Blocked::Source));
+                            break;
+                        }
                         Err(e) => {
                             result = Err(e);
                             break;
@@ -376,6 +422,7 @@ impl Forwarder<'_> {
                 }
                 Err(TrySendError::Full(msg)) => {
                     self.pending[index] = Some(msg);
+                    result = Ok(Some(Blocked::Destination));
                     break;
                 }
                 Err(TrySendError::Failed(e, msg)) => {
