@@ -15,24 +15,27 @@ use zmq_tokio::{options, Context, Message, Socket, SocketType};
 
 const SIZES: [usize; 7] = [64, 256, 1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024];
 
-fn pair(ctx: &Context, name: &str) -> (Socket, Socket) {
+/// A current-thread runtime and a PUSH/PULL pair over inproc, with no
+/// high-water marks, made inside it (sockets register with its reactor).
+fn pair(name: &str) -> (tokio::runtime::Runtime, Socket, Socket) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let guard = rt.enter();
+    let ctx = Context::new();
     let push = ctx.socket(SocketType::Push).unwrap();
     let pull = ctx.socket(SocketType::Pull).unwrap();
     push.set(options::SNDHWM, 0).unwrap();
     pull.set(options::RCVHWM, 0).unwrap();
     pull.bind(&format!("inproc://{name}")).unwrap();
     push.connect(&format!("inproc://{name}")).unwrap();
-    (push, pull)
+    drop(guard);
+    (rt, push, pull)
 }
 
 fn send_copy_vs_no_copy(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let _guard = rt.enter();
-    let ctx = Context::new();
-    let (push, pull) = pair(&ctx, "send");
+    let (_rt, push, pull) = pair("send");
     let mut group = c.benchmark_group("send_from_bytes");
     for size in SIZES {
         let payload = Bytes::from(vec![7u8; size]);
@@ -55,13 +58,7 @@ fn send_copy_vs_no_copy(c: &mut Criterion) {
 }
 
 fn recv_into_bytes(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let _guard = rt.enter();
-    let ctx = Context::new();
-    let (push, pull) = pair(&ctx, "recv");
+    let (_rt, push, pull) = pair("recv");
     let mut group = c.benchmark_group("received_frame_to_bytes");
     for size in SIZES {
         let payload = vec![7u8; size];

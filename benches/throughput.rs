@@ -296,14 +296,19 @@ fn sync_bind(socket: &zmq::Socket, transport: Transport, tag: &str) -> String {
     socket.get_last_endpoint().unwrap().unwrap()
 }
 
+/// Times one batch: `start` tells every side to move `n` messages, and
+/// the batch ends when the measuring side reports on `done`.
+fn time_batch(n: u64, start: impl FnOnce(u64), done: &mpsc::Receiver<()>) -> Duration {
+    let begin = Instant::now();
+    start(n);
+    done.recv().expect("side gone");
+    begin.elapsed()
+}
+
 impl Rig for SyncRig {
     fn run(&self, n: u64) -> Duration {
-        let start = Instant::now();
-        for go in &self.go {
-            go.send(n).expect("side gone");
-        }
-        self.done.recv().expect("side gone");
-        start.elapsed()
+        let start = |n| self.go.iter().for_each(|go| go.send(n).expect("side gone"));
+        time_batch(n, start, &self.done)
     }
 }
 
@@ -461,12 +466,8 @@ impl AsyncRig {
 
 impl Rig for AsyncRig {
     fn run(&self, n: u64) -> Duration {
-        let start = Instant::now();
-        for go in &self.go {
-            go.send(n).expect("side gone");
-        }
-        self.done.recv().expect("side gone");
-        start.elapsed()
+        let start = |n| self.go.iter().for_each(|go| go.send(n).expect("side gone"));
+        time_batch(n, start, &self.done)
     }
 }
 

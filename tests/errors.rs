@@ -215,18 +215,10 @@ async fn bind_twice_to_one_port_is_eaddrinuse() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn subscribe_on_a_socket_that_cannot_is_invalid_option() {
-    for kind in [
-        SocketType::Pair,
-        SocketType::Pub,
-        SocketType::Req,
-        SocketType::Rep,
-        SocketType::Dealer,
-        SocketType::Router,
-        SocketType::Pull,
-        SocketType::Push,
-        SocketType::XPub,
-        SocketType::Stream,
-    ] {
+    let cannot_subscribe = SocketType::ALL
+        .into_iter()
+        .filter(|kind| !matches!(kind, SocketType::Sub | SocketType::XSub));
+    for kind in cannot_subscribe {
         let socket = Socket::new(kind).expect("socket");
         for (name, result) in [
             ("SUBSCRIBE", socket.subscribe("topic")),
