@@ -98,7 +98,9 @@ pub use error::{Error, Result, TrySendError};
 pub use message::Message;
 pub use monitor::{Event, EventMask, Monitor, SocketEvent};
 pub use multipart::{IntoIter, Iter, Multipart};
-pub use proxy::{proxy, Direction, Proxy, ProxyControl, ProxyOutcome, ProxyStats, Traffic};
+pub use proxy::{
+    proxy, Direction, Proxy, ProxyControl, ProxyOutcome, ProxyStats, Traffic, DEFAULT_BURST,
+};
 pub use socket::{Endpoints, Socket};
 pub use socket_type::{Events, SocketType};
 

@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -44,10 +45,10 @@ impl Direction {
     }
 }
 
-/// How many messages one direction forwards before the proxy looks at
-/// cancel, control and the other direction again. Measured with
-/// `cargo bench --bench throughput` (proxy group): see the README.
-const BURST: usize = 256;
+/// How many messages one direction forwards, by default, before the proxy
+/// looks at cancel, control and the other direction again. Measured with
+/// `cargo bench --bench ratio`: see the README.
+pub const DEFAULT_BURST: usize = 256;
 
 /// The capture callback.
 type Capture = Box<dyn FnMut(Direction, &Multipart) + Send>;
@@ -92,6 +93,7 @@ pub fn proxy(frontend: Socket, backend: Socket) -> Proxy {
         backend,
         capture: None,
         capture_socket: None,
+        burst: DEFAULT_BURST,
         shared: Arc::new(Shared::new()),
     }
 }
@@ -104,6 +106,7 @@ pub struct Proxy {
     backend: Socket,
     capture: Option<Capture>,
     capture_socket: Option<Socket>,
+    burst: usize,
     shared: Arc<Shared>,
 }
 
@@ -168,6 +171,17 @@ impl Proxy {
         self
     }
 
+    /// Sets the fairness bound: how many messages one direction may forward
+    /// without waiting before the proxy looks at cancel, control and the
+    /// other direction again ([`DEFAULT_BURST`] unless set). Pause and
+    /// terminate act between any two messages whatever the bound; a smaller
+    /// bound makes a busy direction yield to the other sooner, a larger one
+    /// spends less time per message on those checks.
+    pub fn burst(mut self, messages: NonZeroUsize) -> Self {
+        self.burst = messages.get();
+        self
+    }
+
     /// A handle to pause, resume and terminate the proxy and read its
     /// statistics, from any task or thread.
     pub fn control(&self) -> ProxyControl {
@@ -210,12 +224,14 @@ impl Proxy {
             backend,
             capture,
             capture_socket,
+            burst,
             shared,
         } = self;
         let mut forwarder = Forwarder {
             sockets: [frontend, backend],
             capture,
             capture_socket,
+            burst,
             shared: &shared,
             pending: [None, None],
         };
@@ -253,6 +269,7 @@ impl fmt::Debug for Proxy {
             .field("backend", &self.backend)
             .field("capture", &self.capture.is_some())
             .field("capture_socket", &self.capture_socket)
+            .field("burst", &self.burst)
             .finish()
     }
 }
@@ -263,6 +280,8 @@ struct Forwarder<'a> {
     sockets: [Socket; 2],
     capture: Option<Capture>,
     capture_socket: Option<Socket>,
+    /// Messages per burst: the fairness bound.
+    burst: usize,
     shared: &'a Shared,
     /// Per direction, a message received and captured that is not sent yet:
     /// its destination was full (a source can hold more than a destination
@@ -374,7 +393,7 @@ impl Forwarder<'_> {
         }
     }
 
-    /// Forwards up to `BURST` messages in `direction` without waiting, and
+    /// Forwards up to `self.burst` messages in `direction` without waiting, and
     /// says what the direction must wait for, if anything. Statistics count
     /// what was sent, and are published once per burst.
     fn burst(&mut self, direction: Direction) -> Result<Option<Blocked>> {
@@ -382,7 +401,7 @@ impl Forwarder<'_> {
         let (mut messages, mut bytes) = (0, 0);
         let mut result = Ok(None);
         let mut next = self.pending[index].take();
-        for _ in 0..BURST {
+        for _ in 0..self.burst {
             if self.shared.stopped.load(Ordering::Acquire) {
                 self.pending[index] = next;
                 break;
