@@ -15,13 +15,13 @@
 //!    `ZMQ_EVENTS`. If its bit is set it retries at once.
 //! 3. Otherwise it waits for the first of: the fd's readiness, its
 //!    direction's `Notify`, or the socket's close token. After the fd fires
-//!    it reads `ZMQ_EVENTS` and keeps tokio's readiness if its bit is set,
-//!    or calls `clear_ready()`, which keeps any edge that arrived after the
-//!    guard was taken.
+//!    it reads `ZMQ_EVENTS` and calls `clear_ready()`, which keeps any edge
+//!    that arrived after the guard was taken; it returns if its bit is set.
 //! 4. After every successful call, and after every `ZMQ_EVENTS` read, a task
 //!    that sees waiters reads `ZMQ_EVENTS` (if it has not just done so) and
 //!    wakes each direction that has waiters and whose bit is set, its own
-//!    direction included.
+//!    direction included when other tasks wait there (a task never wakes
+//!    itself: tokio would treat that as a yield and wake another worker).
 //!
 //! Why nothing is lost: a waiter's count is incremented before it locks the
 //! socket to read `ZMQ_EVENTS`. A successful call by another task locks the
@@ -233,6 +233,23 @@ impl Core {
         }
     }
 
+    /// [`wake`](Core::wake), for a waiter in direction `want` that has just
+    /// read `events`: its own direction is woken only if other tasks wait
+    /// there too. Waking its own `Notified` would wake the task while it
+    /// runs, and tokio reschedules such a task as if it had yielded, which
+    /// wakes another worker thread for nothing (measured: one futex wake
+    /// per message in a REQ/REP round trip). A waiter that sees its bit
+    /// returns and tries; if it fails, it reads `ZMQ_EVENTS` again itself.
+    fn wake_others(&self, events: c_int, want: Want) {
+        for other in [Want::Recv, Want::Send] {
+            let waiting = self.waiters[other as usize].load(Ordering::Relaxed);
+            let needed = if other == want { 2 } else { 1 };
+            if events & other.bit() != 0 && waiting >= needed {
+                self.notify[other as usize].notify_waiters();
+            }
+        }
+    }
+
     /// Rule 4: after a successful call, wake whoever can now proceed. The
     /// hot path (nobody waiting) costs two relaxed loads.
     pub(crate) fn after_success(&self) {
@@ -367,17 +384,18 @@ impl Core {
                 guard = fd.readable() => {
                     let mut guard = guard?;
                     let events = self.read_events().map_err(|e| self.terminal(e))?;
-                    self.wake(events);
+                    self.wake_others(events, want);
+                    // Always clear: the read drained the mailbox, so any
+                    // later change comes with a new edge, and every waiter
+                    // whose bit is set has been woken above. (Keeping the
+                    // readiness would cost the next wait a second
+                    // `ZMQ_EVENTS` read, and looping on it would spin.) An
+                    // edge that came after the guard was taken survives the
+                    // clear.
+                    guard.clear_ready();
                     if events & want.bit() != 0 {
-                        // Keep tokio's readiness: the next waiter will look
-                        // at ZMQ_EVENTS itself.
-                        guard.retain_ready();
                         return Ok(());
                     }
-                    // Always clear: looping on a set readiness would spin
-                    // without spending the task's budget. An edge that came
-                    // after the guard was taken survives the clear.
-                    guard.clear_ready();
                 }
             }
         }

@@ -366,13 +366,15 @@ impl Socket {
         let mut deadline = None;
         loop {
             // Before the attempt, so that yielding cannot lose anything.
-            tokio::task::consume_budget().await;
+            let budget = coop_budget().await;
             match self.core.send_now(&mut msg) {
                 Sent::All => {
+                    budget.made_progress();
                     self.core.after_success();
                     return Ok(());
                 }
                 Sent::Full => {
+                    drop(budget);
                     self.core.check_full_after_wait(waited)?;
                     let deadline = *deadline.get_or_insert_with(|| self.core.deadline(Want::Send));
                     self.core.wait_until(Want::Send, deadline).await?;
@@ -400,13 +402,15 @@ impl Socket {
     pub async fn recv(&self) -> Result<Multipart> {
         let mut deadline = None;
         loop {
-            tokio::task::consume_budget().await;
+            let budget = coop_budget().await;
             match self.core.recv_now()? {
                 Some(msg) => {
+                    budget.made_progress();
                     self.core.after_success();
                     return Ok(msg);
                 }
                 None => {
+                    drop(budget);
                     let deadline = *deadline.get_or_insert_with(|| self.core.deadline(Want::Recv));
                     self.core.wait_until(Want::Recv, deadline).await?;
                 }
@@ -614,4 +618,14 @@ fn single_frame(msg: Multipart) -> Result<crate::Message> {
             reason: format!("expected a single-frame message, got {frames} frames").into(),
         }),
     }
+}
+
+/// Takes a unit of the task's cooperative budget before an attempt, or
+/// yields to the scheduler first when the budget is spent: a task that
+/// always finds a message ready must still let others run. The unit is
+/// given back when the guard is dropped without
+/// [`made_progress`](tokio::task::coop::RestoreOnPending::made_progress),
+/// so only a message sent or received spends budget, not a wait.
+async fn coop_budget() -> tokio::task::coop::RestoreOnPending {
+    std::future::poll_fn(tokio::task::coop::poll_proceed).await
 }
