@@ -83,6 +83,12 @@ impl Message {
         Message::from_raw(RawMsg::from_bytes(data), false)
     }
 
+    /// Records whether more frames followed this one (for a frame received
+    /// in place).
+    pub(crate) fn set_more(&mut self, more: bool) {
+        self.more = more;
+    }
+
     pub(crate) fn from_raw(raw: RawMsg, more: bool) -> Message {
         Message { raw, more }
     }

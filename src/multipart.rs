@@ -163,6 +163,15 @@ impl Multipart {
         }
     }
 
+    /// Drops the frames from `len` on.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        match &mut self.frames {
+            Frames::Inline(frame) if len == 0 => drop(frame.take()),
+            Frames::Inline(_) => {}
+            Frames::Many(frames) => frames.truncate(len),
+        }
+    }
+
     /// Removes the frames from `at` on and returns them (for the sender:
     /// what was left unsent).
     pub(crate) fn split_off(&mut self, at: usize) -> Multipart {

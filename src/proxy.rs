@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::{Error, Multipart, Result, Socket, TrySendError};
+use crate::readiness::Sent;
+use crate::{Error, Multipart, Result, Socket};
 
 /// Which way a message goes through a proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -233,12 +234,14 @@ impl Proxy {
             capture_socket,
             burst,
             shared: &shared,
-            pending: [None, None],
+            buffers: [Multipart::new(), Multipart::new()],
+            pending: [false, false],
         };
         let result = forwarder.run(cancel).await;
         let Forwarder {
             sockets: [frontend, backend],
             capture_socket,
+            buffers,
             pending,
             ..
         } = forwarder;
@@ -246,8 +249,9 @@ impl Proxy {
             Ok(()) | Err(Error::Closed | Error::ContextTerminated) => {
                 let unsent = [Direction::FrontendToBackend, Direction::BackendToFrontend]
                     .into_iter()
+                    .zip(buffers)
                     .zip(pending)
-                    .filter_map(|(direction, msg)| msg.map(|msg| (direction, msg)))
+                    .filter_map(|((direction, msg), pending)| pending.then_some((direction, msg)))
                     .collect();
                 Ok(ProxyOutcome {
                     frontend,
@@ -283,11 +287,15 @@ struct Forwarder<'a> {
     /// Messages per burst: the fairness bound.
     burst: usize,
     shared: &'a Shared,
-    /// Per direction, a message received and captured that is not sent yet:
-    /// its destination was full (a source can hold more than a destination
-    /// takes), sending failed, or the proxy was paused. It goes before
-    /// anything else in that direction.
-    pending: [Option<Multipart>; 2],
+    /// Per direction, the message being forwarded. The buffer is reused:
+    /// a send leaves its frames empty, and the next receive writes into
+    /// them, as `zmq_proxy` reuses one `zmq_msg_t`.
+    buffers: [Multipart; 2],
+    /// Per direction, whether its buffer holds a message received and
+    /// captured but not sent yet: its destination was full (a source can
+    /// hold more than a destination takes), sending failed, or the proxy
+    /// was paused. It goes before anything else in that direction.
+    pending: [bool; 2],
 }
 
 /// The source and destination of `direction`.
@@ -393,61 +401,59 @@ impl Forwarder<'_> {
         }
     }
 
-    /// Forwards up to `self.burst` messages in `direction` without waiting, and
-    /// says what the direction must wait for, if anything. Statistics count
-    /// what was sent, and are published once per burst.
+    /// Forwards up to `self.burst` messages in `direction` without
+    /// waiting, and says what the direction must wait for, if anything.
+    /// Statistics count what was sent, and are published once per burst.
     fn burst(&mut self, direction: Direction) -> Result<Option<Blocked>> {
         let index = direction.index();
+        let (source, destination) = ends(&self.sockets, direction);
+        let (source, destination) = (&source.core, &destination.core);
+        let msg = &mut self.buffers[index];
         let (mut messages, mut bytes) = (0, 0);
         let mut result = Ok(None);
-        let mut next = self.pending[index].take();
         for _ in 0..self.burst {
             if self.shared.stopped.load(Ordering::Acquire) {
-                self.pending[index] = next;
                 break;
             }
-            let msg = match next.take() {
-                Some(msg) => msg,
-                None => {
-                    let (source, _) = self.ends(direction);
-                    let msg = match source.try_recv() {
-                        Ok(Some(msg)) => msg,
-                        Ok(None) => {
-                            result = Ok(Some(Blocked::Source));
-                            break;
-                        }
-                        Err(e) => {
-                            result = Err(e);
-                            break;
-                        }
-                    };
-                    if let Some(capture) = &mut self.capture {
-                        capture(direction, &msg);
+            if !self.pending[index] {
+                match source.recv_into(msg) {
+                    Ok(true) => source.after_success(),
+                    Ok(false) => {
+                        result = Ok(Some(Blocked::Source));
+                        break;
                     }
-                    if let Some(socket) = &self.capture_socket {
-                        if socket.try_send(msg.clone()).is_err() {
-                            self.shared.capture_dropped.fetch_add(1, Ordering::Relaxed);
-                        }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
                     }
-                    msg
                 }
-            };
+                self.pending[index] = true;
+                if let Some(capture) = &mut self.capture {
+                    capture(direction, msg);
+                }
+                if let Some(socket) = &self.capture_socket {
+                    if socket.try_send(msg.clone()).is_err() {
+                        self.shared.capture_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
             let size: u64 = msg.iter().map(|frame| frame.len() as u64).sum();
-            let (_, destination) = self.ends(direction);
-            match destination.try_send(msg) {
-                Ok(()) => {
+            match destination.send_now(msg) {
+                Sent::All => {
+                    destination.after_success();
+                    self.pending[index] = false;
                     messages += 1;
                     bytes += size;
                 }
-                Err(TrySendError::Full(msg)) => {
-                    self.pending[index] = Some(msg);
+                Sent::Full => {
                     result = Ok(Some(Blocked::Destination));
                     break;
                 }
-                Err(TrySendError::Failed(e, msg)) => {
-                    // Kept, so that the outcome can give it back.
-                    self.pending[index] = Some(msg);
-                    result = Err(e);
+                Sent::Failed { error, unsent } => {
+                    // The frames not sent are kept, so that the outcome can
+                    // give them back.
+                    *msg = msg.split_off(unsent);
+                    result = Err(error);
                     break;
                 }
             }

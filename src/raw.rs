@@ -185,6 +185,9 @@ impl RawSocket {
         // SAFETY: live socket; msg.msg is an initialised zmq_msg_t we hold
         // exclusively (&mut), which libzmq may nullify.
         let rc = unsafe { sys::zmq_msg_send(msg.msg.get_mut(), self.ptr(), flags) };
+        // Whatever the content is now (nullified after a send), it is not
+        // known to be shared: the next `try_clone` takes the lock.
+        *msg.shared.get_mut() = false;
         if rc == -1 {
             Err(last_errno())
         } else {
@@ -197,6 +200,8 @@ impl RawSocket {
         // SAFETY: live socket; msg.msg is an initialised zmq_msg_t we hold
         // exclusively (&mut).
         let rc = unsafe { sys::zmq_msg_recv(msg.msg.get_mut(), self.ptr(), flags) };
+        // The old content was released; the new one is not shared yet.
+        *msg.shared.get_mut() = false;
         if rc == -1 {
             Err(last_errno())
         } else {

@@ -289,6 +289,38 @@ impl Core {
         })
     }
 
+    /// Receives a whole message without waiting into `msg`, reusing its
+    /// frames (a proxy's buffer, emptied by a send): libzmq releases what a
+    /// frame held before writing to it, and frames the message does not need
+    /// are dropped. `Ok(false)` on `EAGAIN`: `msg` holds no message then.
+    /// Saves the per-message `zmq_msg_init`/`zmq_msg_close` pair and the
+    /// moves of a new `Multipart`.
+    pub(crate) fn recv_into(&self, msg: &mut Multipart) -> Result<bool> {
+        self.with_raw(|raw| {
+            let mut index = 0;
+            loop {
+                if index == msg.len() {
+                    msg.push_back(Message::new());
+                }
+                let Some(frame) = msg.get_mut(index) else {
+                    unreachable!("index < len")
+                };
+                match retry_eintr(|| raw.recv(frame.raw_mut(), raw::DONTWAIT)) {
+                    Ok(()) => {}
+                    Err(raw::EAGAIN) if index == 0 => return Ok(false),
+                    Err(e) => return Err(Error::zmq(e, "recv")),
+                }
+                let more = frame.raw_mut().more();
+                frame.set_more(more);
+                index += 1;
+                if !more {
+                    msg.truncate(index);
+                    return Ok(true);
+                }
+            }
+        })
+    }
+
     /// Sends a whole message without waiting. Frames that went out are left
     /// empty in `msg`; on `Full` nothing went out and `msg` is unchanged.
     pub(crate) fn send_now(&self, msg: &mut Multipart) -> Sent {
