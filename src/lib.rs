@@ -69,6 +69,13 @@
 //!   socket) is dropped inside a runtime, `zmq_ctx_term` runs on a thread of
 //!   its own as well; outside a runtime it runs in place, as libzmq's would.
 //!
+//! Over `ipc://`, libzmq 4.3 can lose messages still queued when the sender
+//! closes its socket before the receiver has read them, however long
+//! `LINGER` is and whichever side binds; pyzmq, on the same libzmq, loses
+//! them too. Where every message counts, keep the sender open until the
+//! receiver confirms it has them (a reply or a final acknowledgement), or
+//! use `tcp://`.
+//!
 //! # Runtime
 //!
 //! Sockets register with the reactor of the Tokio runtime they are created

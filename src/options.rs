@@ -465,11 +465,13 @@ options! {
     MECHANISM: i32 = ZMQ_MECHANISM, r;
     /// Act as the PLAIN server (authenticating peers through ZAP).
     PLAIN_SERVER: bool = ZMQ_PLAIN_SERVER, rw;
-    /// PLAIN client user name (1 to 255 bytes); makes the socket a PLAIN
-    /// client.
+    /// PLAIN client user name (at most 255 bytes); makes the socket a
+    /// PLAIN client. Empty: back to the NULL mechanism (libzmq 4.3 keeps
+    /// the name, which still reads back).
     PLAIN_USERNAME: String = ZMQ_PLAIN_USERNAME, rw;
-    /// PLAIN client password (1 to 255 bytes); makes the socket a PLAIN
-    /// client.
+    /// PLAIN client password (at most 255 bytes); makes the socket a PLAIN
+    /// client. Empty: back to the NULL mechanism (libzmq 4.3 keeps the
+    /// password, which still reads back).
     PLAIN_PASSWORD: String = ZMQ_PLAIN_PASSWORD, rw;
     /// Act as the CURVE server (needs `has("curve")`).
     CURVE_SERVER: bool = ZMQ_CURVE_SERVER, rw;
@@ -491,7 +493,7 @@ options! {
     REQ_RELAXED: bool = ZMQ_REQ_RELAXED, w;
     /// Keep only the last message in each queue (single-frame messages
     /// only; meant for PUSH, PULL, PUB, SUB and DEALER).
-    CONFLATE: bool = ZMQ_CONFLATE, w;
+    CONFLATE: bool = ZMQ_CONFLATE, rw;
     /// The ZAP (RFC 27) authentication domain (1 to 255 bytes).
     ZAP_DOMAIN: String = ZMQ_ZAP_DOMAIN, rw;
     /// ROUTER (and REP): a new peer with a routing id already in use takes
@@ -516,7 +518,8 @@ options! {
     /// Longest time, in milliseconds, a new connection may take for its
     /// ZMTP handshake (0: no limit; default 30000).
     HANDSHAKE_IVL: i32 = ZMQ_HANDSHAKE_IVL, rw;
-    /// SOCKS5 proxy `host:port` for TCP connects (1 to 1023 bytes).
+    /// SOCKS5 proxy `host:port` for TCP connects (at most 1023 bytes;
+    /// empty: none).
     SOCKS_PROXY: String = ZMQ_SOCKS_PROXY, rw;
     /// XPUB (and PUB): at the high-water mark, fail sends with `EAGAIN`
     /// instead of dropping messages.
@@ -579,7 +582,8 @@ options! {
     /// 2 Kerberos principal (needs `has("gssapi")`).
     GSSAPI_SERVICE_PRINCIPAL_NAMETYPE: i32 = ZMQ_GSSAPI_SERVICE_PRINCIPAL_NAMETYPE, rw;
     /// Network interface (`SO_BINDTODEVICE`) the socket's TCP and UDP
-    /// connections use (1 to 15 bytes; Linux, needs `CAP_NET_RAW` to bind).
+    /// connections use (at most 15 bytes; empty: none; Linux, needs
+    /// `CAP_NET_RAW` to bind).
     BINDTODEVICE: String = ZMQ_BINDTODEVICE, rw;
 }
 
@@ -697,15 +701,18 @@ fn length_range(id: c_int) -> Option<(usize, usize, &'static str)> {
         sys::ZMQ_ROUTING_ID | sys::ZMQ_CONNECT_ROUTING_ID => {
             (1, 255, "routing ids are 1 to 255 bytes")
         }
-        sys::ZMQ_PLAIN_USERNAME
-        | sys::ZMQ_PLAIN_PASSWORD
-        | sys::ZMQ_ZAP_DOMAIN
-        | sys::ZMQ_GSSAPI_PRINCIPAL
-        | sys::ZMQ_GSSAPI_SERVICE_PRINCIPAL => (1, 255, "it must be 1 to 255 bytes"),
+        sys::ZMQ_ZAP_DOMAIN | sys::ZMQ_GSSAPI_PRINCIPAL | sys::ZMQ_GSSAPI_SERVICE_PRINCIPAL => {
+            (1, 255, "it must be 1 to 255 bytes")
+        }
+        // Empty: back to the NULL mechanism.
+        sys::ZMQ_PLAIN_USERNAME | sys::ZMQ_PLAIN_PASSWORD => {
+            (0, 255, "it must be at most 255 bytes")
+        }
         // The kernel reads at most IFNAMSIZ - 1 bytes of a device name.
-        sys::ZMQ_BINDTODEVICE => (1, 15, "interface names are 1 to 15 bytes"),
-        // What this crate reads back.
-        sys::ZMQ_SOCKS_PROXY => (1, MAX_OPTION_BYTES - 1, "it must be 1 to 1023 bytes"),
+        // Empty: none.
+        sys::ZMQ_BINDTODEVICE => (0, 15, "interface names are at most 15 bytes"),
+        // What this crate reads back. Empty: none.
+        sys::ZMQ_SOCKS_PROXY => (0, MAX_OPTION_BYTES - 1, "it must be at most 1023 bytes"),
         _ => return None,
     })
 }

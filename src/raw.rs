@@ -278,8 +278,29 @@ impl RawSocket {
         )
     }
 
+    /// Sets a binary or text option. libzmq 4.3 takes an empty value for
+    /// SOCKS_PROXY, BINDTODEVICE (cleared), PLAIN_USERNAME and
+    /// PLAIN_PASSWORD (back to the NULL mechanism) only as NULL and 0, and
+    /// refuses a pointer with 0; other options get the slice's pointer even
+    /// when empty (SUBSCRIBE copies from it).
     pub(crate) fn set_bytes(&self, option: c_int, value: &[u8]) -> Result<(), Errno> {
-        self.set_raw(option, value.as_ptr().cast(), value.len())
+        let empty_is_null = matches!(
+            option as u32,
+            sys::ZMQ_SOCKS_PROXY
+                | sys::ZMQ_BINDTODEVICE
+                | sys::ZMQ_PLAIN_USERNAME
+                | sys::ZMQ_PLAIN_PASSWORD
+        );
+        let ptr = if value.is_empty() && empty_is_null {
+            std::ptr::null()
+        } else {
+            value.as_ptr().cast::<c_void>()
+        };
+        // SAFETY: live socket; `ptr` points to value.len() readable bytes
+        // that libzmq copies during the call, or is NULL with a length of 0:
+        // libzmq reads nothing through a pointer whose length is 0 (for
+        // these four options it tests for NULL and 0 first).
+        check(unsafe { sys::zmq_setsockopt(self.ptr(), option, ptr, value.len()) })
     }
 
     /// Starts (`Some(endpoint)`) or stops (`None`) publishing this socket's

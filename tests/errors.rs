@@ -505,7 +505,7 @@ async fn options_read_only_write_only_and_out_of_range() {
         ("REQ_RELAXED", req.get(options::REQ_RELAXED).map(drop)),
         ("REQ_CORRELATE", req.get(options::REQ_CORRELATE).map(drop)),
         ("XPUB_VERBOSE", xpub.get(options::XPUB_VERBOSE).map(drop)),
-        ("CONFLATE", push.get(options::CONFLATE).map(drop)),
+        ("XPUB_NODROP", xpub.get(options::XPUB_NODROP).map(drop)),
     ];
     for (name, result) in cases {
         assert_invalid_option(&format!("get {name}"), result, name, "write-only");

@@ -265,6 +265,7 @@ async fn every_readable_option_reads() {
                 assert_eq!(key, vec![0; 32]);
             }
         }
+        assert_eq!(read(&mut c, Pull, options::CONFLATE), Some(false));
         assert_eq!(read(&mut c, Rep, options::ZAP_DOMAIN), Some(String::new()));
         assert_eq!(read(&mut c, Dealer, options::TOS), Some(0));
         let gssapi_server = read(&mut c, Rep, options::GSSAPI_SERVER);
@@ -356,6 +357,7 @@ async fn read_write_options_round_trip() {
         round_trip(&mut c, Dealer, options::CURVE_PUBLICKEY, key.clone());
         round_trip(&mut c, Dealer, options::CURVE_SECRETKEY, key.clone());
         round_trip(&mut c, Dealer, options::CURVE_SERVERKEY, key);
+        round_trip(&mut c, Pull, options::CONFLATE, true);
         round_trip(&mut c, Rep, options::ZAP_DOMAIN, "global".to_string());
         round_trip(&mut c, Dealer, options::TOS, 0x10);
         round_trip(&mut c, Rep, options::GSSAPI_SERVER, true);
@@ -492,7 +494,6 @@ async fn write_only_options_set_on_their_socket_type() {
         write(&mut c, Dealer, options::PROBE_ROUTER, true);
         write(&mut c, Req, options::REQ_CORRELATE, true);
         write(&mut c, Req, options::REQ_RELAXED, true);
-        write(&mut c, Pull, options::CONFLATE, true);
         write(&mut c, Router, options::ROUTER_HANDOVER, true);
         write(&mut c, Router, options::CONNECT_ROUTING_ID, b"peer-1");
         write(&mut c, XPub, options::XPUB_NODROP, true);
@@ -811,6 +812,44 @@ fn info_option_i32(name: &str) -> SocketOption<i32> {
     }
 }
 
+/// An empty value is what libzmq 4.3 reads as "none" for SOCKS_PROXY and
+/// BINDTODEVICE (the value is cleared) and for PLAIN_USERNAME and
+/// PLAIN_PASSWORD (the socket goes back to the NULL mechanism).
+#[tokio::test(flavor = "current_thread")]
+async fn empty_text_clears_where_libzmq_allows_it() {
+    bounded(async {
+        let dealer = socket(SocketType::Dealer);
+        dealer
+            .set(options::SOCKS_PROXY, "127.0.0.1:1080")
+            .expect("set SOCKS_PROXY");
+        dealer
+            .set(options::SOCKS_PROXY, "")
+            .expect("empty SOCKS_PROXY");
+        assert_eq!(dealer.get(options::SOCKS_PROXY).expect("get"), "");
+        // Only used by a later bind or connect.
+        dealer
+            .set(options::BINDTODEVICE, "lo")
+            .expect("set BINDTODEVICE");
+        dealer
+            .set(options::BINDTODEVICE, String::new())
+            .expect("empty BINDTODEVICE");
+        assert_eq!(dealer.get(options::BINDTODEVICE).expect("get"), "");
+
+        for option in [options::PLAIN_USERNAME, options::PLAIN_PASSWORD] {
+            let req = socket(SocketType::Req);
+            req.set(option, "admin")
+                .unwrap_or_else(|e| panic!("set {option:?}: {e}"));
+            assert_eq!(req.get(options::MECHANISM).expect("get"), 1, "{option:?}");
+            req.set(option, "")
+                .unwrap_or_else(|e| panic!("empty {option:?}: {e}"));
+            assert_eq!(req.get(options::MECHANISM).expect("get"), 0, "{option:?}");
+            // libzmq 4.3 switches the mechanism and keeps the text.
+            assert_eq!(req.get(option).expect("get"), "admin", "{option:?}");
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn bytes_and_text_of_the_wrong_size_are_refused() {
     bounded(async {
@@ -841,8 +880,8 @@ async fn bytes_and_text_of_the_wrong_size_are_refused() {
             ),
             (
                 "PLAIN_USERNAME",
-                "0 bytes",
-                dealer.set(options::PLAIN_USERNAME, ""),
+                "256 bytes",
+                dealer.set(options::PLAIN_USERNAME, long.as_str()),
             ),
             (
                 "PLAIN_PASSWORD",
@@ -857,8 +896,8 @@ async fn bytes_and_text_of_the_wrong_size_are_refused() {
             ),
             (
                 "SOCKS_PROXY",
-                "0 bytes",
-                dealer.set(options::SOCKS_PROXY, ""),
+                "1024 bytes",
+                dealer.set(options::SOCKS_PROXY, "x".repeat(1024)),
             ),
             (
                 "SOCKS_PROXY",
