@@ -506,8 +506,9 @@ impl ProxyControl {
     }
 
     /// Messages and bytes forwarded so far, per direction. The proxy
-    /// publishes its counts after each burst of at most 256 messages, so
-    /// they may trail what peers have already received by that much.
+    /// publishes its counts after each burst (at most [`Proxy::burst`]
+    /// messages, [`DEFAULT_BURST`] unless set), so they may trail what
+    /// peers have already received by that much.
     pub fn stats(&self) -> ProxyStats {
         self.shared.stats()
     }

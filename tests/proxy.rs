@@ -11,6 +11,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,8 +20,8 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use zmq_tokio::{
-    options, proxy, Context, Direction, Error, Multipart, ProxyOutcome, ProxyStats, Socket,
-    SocketType, Traffic, TrySendError,
+    options, proxy, Context, Direction, Error, Multipart, Proxy, ProxyOutcome, ProxyStats, Socket,
+    SocketType, Traffic, TrySendError, DEFAULT_BURST,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -526,6 +527,89 @@ async fn streamer_multi_thread() -> TestResult {
     bounded(streamer()).await
 }
 
+/// The fairness bound a proxy's `Debug` output shows.
+fn burst_of(proxy: &Proxy) -> usize {
+    let shown = format!("{proxy:?}");
+    let Some((_, rest)) = shown.split_once("burst: ") else {
+        panic!("no burst in {shown}");
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|e| panic!("burst in {shown}: {e}"))
+}
+
+/// The streamer with the smallest fairness bound, `burst(1)`: the proxy
+/// looks at cancel, control and the other direction after every message,
+/// and still forwards every one, once, in order, with the stats to match.
+async fn streamer_burst_one() -> TestResult {
+    const MESSAGES: usize = 1_000;
+    let ctx = Context::new();
+    let (frontend, frontend_ep) = bound(
+        &ctx,
+        SocketType::Pull,
+        Transport::Inproc,
+        "burst-frontend",
+        None,
+    )?;
+    let (backend, backend_ep) = bound(
+        &ctx,
+        SocketType::Push,
+        Transport::Inproc,
+        "burst-backend",
+        None,
+    )?;
+    let streamer = proxy(frontend, backend);
+    assert_eq!(burst_of(&streamer), DEFAULT_BURST);
+    let streamer = streamer.burst(NonZeroUsize::MIN);
+    assert_eq!(burst_of(&streamer), 1);
+    let control = streamer.control();
+    let running = spawn_proxy(streamer.run());
+
+    let producer = connected(&ctx, SocketType::Push, &frontend_ep, None)?;
+    let consumer = connected(&ctx, SocketType::Pull, &backend_ep, None)?;
+    let sent = numbered("burst-", 0..MESSAGES);
+    let producing = tokio::spawn({
+        let sent = sent.clone();
+        async move {
+            for msg in sent {
+                producer.send(msg).await.expect("producer send");
+            }
+            producer
+        }
+    });
+    for (i, want) in sent.iter().enumerate() {
+        let msg = consumer.recv().await?;
+        assert_eq!(msg.len(), 1, "message {i} arrived whole: {msg:?}");
+        assert_eq!(msg[0].as_str(), Some(want.as_str()), "in order, each once");
+    }
+    let _producer = producing.await?;
+
+    let expected = traffic_of(&sent.iter().map(Multipart::from).collect::<Vec<_>>());
+    assert_eq!(expected.messages, MESSAGES as u64);
+    eventually("the stats count every message", || {
+        control.stats().frontend_to_backend == expected
+    })
+    .await;
+    control.terminate();
+    let outcome = stopped(running).await;
+    assert_eq!(outcome.stats.frontend_to_backend, expected);
+    assert_eq!(outcome.stats.backend_to_frontend, Traffic::default());
+    assert!(outcome.unsent.is_empty(), "unsent: {:?}", outcome.unsent);
+    assert!(consumer.try_recv()?.is_none(), "a message arrived twice");
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn streamer_burst_one_current_thread() -> TestResult {
+    bounded(streamer_burst_one()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamer_burst_one_multi_thread() -> TestResult {
+    bounded(streamer_burst_one()).await
+}
+
 // ---------------------------------------------------------------------------
 // 4. Capture
 // ---------------------------------------------------------------------------
@@ -759,6 +843,53 @@ async fn capture_socket_gets_copies() -> TestResult {
         capture.send("still works").await?;
         assert_eq!(tap.recv_string().await?, "still works");
         assert!(tap.try_recv()?.is_none(), "one copy per message");
+        Ok(())
+    })
+    .await
+}
+
+/// The proxy reuses one buffer per direction: a message with fewer or more
+/// frames than the one before, and large frames that the capture copy
+/// shares with the forwarded one, must all arrive whole and unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_buffer_keeps_frames_and_content() -> TestResult {
+    bounded(async {
+        let s = streamer_setup(None)?;
+        let (capture, capture_ep) = bound(
+            &s.ctx,
+            SocketType::Push,
+            Transport::Inproc,
+            "reuse-capture",
+            None,
+        )?;
+        let tap = connected(&s.ctx, SocketType::Pull, &capture_ep, None)?;
+        capture.send("hello").await?;
+        assert_eq!(tap.recv_string().await?, "hello");
+        let proxy = s.proxy.capture_socket(capture);
+        let control = proxy.control();
+        let running = spawn_proxy(proxy.run());
+
+        // Frame counts 1, 3, 2, 1, 4, ... and sizes from 0 B to 4 KiB.
+        let message = |i: usize| -> Vec<Vec<u8>> {
+            let frames = [1, 3, 2, 1, 4][i % 5];
+            (0..frames)
+                .map(|f| vec![(i + f) as u8; [0, 16, 700, 4096][(i + f) % 4]])
+                .collect()
+        };
+        let count = 300;
+        for i in 0..count {
+            s.producer.send(message(i)).await?;
+            for socket in [&s.consumer, &tap] {
+                let got = socket.recv().await?;
+                let got: Vec<Vec<u8>> = got.iter().map(|frame| frame.to_vec()).collect();
+                assert_eq!(got, message(i), "message {i}");
+            }
+        }
+        control.terminate();
+        let outcome = stopped(running).await;
+        assert_eq!(outcome.stats.frontend_to_backend.messages, count as u64);
+        assert_eq!(outcome.stats.capture_dropped, 0);
+        assert!(outcome.unsent.is_empty());
         Ok(())
     })
     .await
