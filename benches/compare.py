@@ -15,6 +15,17 @@ Throughput uses criterion's median time per iteration, latency its mean
 95% confidence intervals of that estimate, relative to it: ratios that
 differ from the goal by less than that are within the noise.
 
+Criterion measures all of one side's iterations, then all of the other's,
+so load that changes between the two moments skews these ratios (by up to
+±30% on a shared 2-core machine), beyond what "spread" shows. For SPEC §3's
+figures as specified (side by side, alternating, median of rounds), run
+
+  cargo bench --bench ratio        # ZMQ_TOKIO_BENCH_QUICK=1 for a smoke run
+
+which builds both sides once, alternates their batches round by round
+(ABBA) and prints its own table (median ratio, quartiles, range, goal);
+this script does not read its results.
+
 Usage:
   python3 benches/compare.py [--target-dir DIR] [--baseline NAME] [--markdown]
 
