@@ -146,8 +146,97 @@ pub(crate) struct RawSocket(NonNull<c_void>);
 
 // SAFETY: a libzmq socket may migrate between threads when each move has a
 // full memory barrier. RawSocket is not Sync, so every use from several
-// threads goes through a Mutex, which provides that barrier.
+// threads goes through a SocketLock, whose acquire/release pair orders each
+// holder's use before the next holder's.
 unsafe impl Send for RawSocket {}
+
+/// The lock around a libzmq socket, held for one non-blocking libzmq call
+/// (or one whole multipart message) at a time, so it is almost never
+/// contended. Unlocking is a plain release store, where `std::sync::Mutex`
+/// needs a read-modify-write to learn whether to wake a sleeper: one
+/// locked instruction less per message on each side. A contended lock spins
+/// briefly, then yields the thread until the holder's call returns. There
+/// is no poisoning: nothing that runs under the lock can leave the socket
+/// half-changed.
+pub(crate) struct SocketLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is only reached through a SocketGuard, and the `locked`
+// flag admits one guard at a time (acquire on lock, release on unlock), so
+// the value moves between threads like a Mutex's: T: Send suffices.
+unsafe impl<T: Send> Sync for SocketLock<T> {}
+
+impl<T> SocketLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        SocketLock {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> SocketGuard<'_, T> {
+        if self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
+        SocketGuard { lock: self }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        let mut spins = 0u32;
+        loop {
+            while self.locked.load(Ordering::Relaxed) {
+                if spins < 64 {
+                    spins += 1;
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// Access to a [`SocketLock`]'s value; unlocks when dropped.
+pub(crate) struct SocketGuard<'a, T> {
+    lock: &'a SocketLock<T>,
+}
+
+impl<T> std::ops::Deref for SocketGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds the lock, so no other reference to the
+        // value exists while it lives.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> std::ops::DerefMut for SocketGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; &mut self makes this the only reference.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for SocketGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.locked.store(false, Ordering::Release);
+    }
+}
 
 /// Converts text for libzmq, rejecting interior NUL bytes.
 pub(crate) fn c_string(text: &str) -> Result<CString, Errno> {
@@ -614,5 +703,44 @@ impl std::fmt::Debug for RawMsg {
 impl AsRef<[u8]> for RawMsg {
     fn as_ref(&self) -> &[u8] {
         self.data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SocketLock;
+    use std::sync::{Arc, Barrier};
+
+    /// Threads that increment through the lock never lose an update, and
+    /// the contended path (spin, then yield) always gets in.
+    #[test]
+    fn socket_lock_excludes() {
+        const THREADS: usize = 4;
+        const ROUNDS: usize = 20_000;
+        let lock = Arc::new(SocketLock::new(0usize));
+        let start = Arc::new(Barrier::new(THREADS));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (lock, start) = (Arc::clone(&lock), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    for i in 0..ROUNDS {
+                        let mut guard = lock.lock();
+                        // A read and a write apart, sometimes with the
+                        // thread descheduled in between: a second holder
+                        // would lose updates.
+                        let value = *guard;
+                        if i % 16 == 0 {
+                            std::thread::yield_now();
+                        }
+                        *guard = value + 1;
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("a thread panicked");
+        }
+        assert_eq!(*lock.lock(), THREADS * ROUNDS);
     }
 }

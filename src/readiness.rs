@@ -46,7 +46,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::raw::{self, RawMsg, RawSocket};
+use crate::raw::{self, RawMsg, RawSocket, SocketLock};
 use crate::{Context, Endpoints, Error, Message, Multipart, Result, SocketType};
 
 /// A direction of readiness.
@@ -82,7 +82,7 @@ pub(crate) enum Sent {
 pub(crate) struct Core {
     /// The libzmq socket, `None` once closed. The lock is held for one
     /// non-blocking libzmq call (or one whole multipart message) at a time.
-    raw: Mutex<Option<RawSocket>>,
+    raw: SocketLock<Option<RawSocket>>,
     /// A duplicate of `ZMQ_FD`, registered for readability; `None` only
     /// once the last holder has closed the socket.
     fd: Option<AsyncFd<OwnedFd>>,
@@ -121,7 +121,7 @@ impl Core {
             raw::RegisterError::Io(e) => Error::Io(e),
         })?;
         Ok(Core {
-            raw: Mutex::new(Some(raw)),
+            raw: SocketLock::new(Some(raw)),
             fd: Some(fd),
             kind,
             waiters: [AtomicUsize::new(0), AtomicUsize::new(0)],
@@ -157,7 +157,7 @@ impl Core {
 
     /// Runs `f` on the libzmq socket under the lock.
     pub(crate) fn with_raw<R>(&self, f: impl FnOnce(&RawSocket) -> Result<R>) -> Result<R> {
-        let guard = self.raw.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = self.raw.lock();
         match guard.as_ref() {
             Some(_) if self.ctx.is_shutdown() => Err(Error::ContextTerminated),
             Some(raw) => f(raw),
@@ -186,11 +186,7 @@ impl Core {
     }
 
     fn close_with(&self, explicit: bool) {
-        let raw = self
-            .raw
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let raw = self.raw.lock().take();
         if explicit && raw.is_some() {
             self.closed_here.store(true, Ordering::Release);
         }
@@ -333,7 +329,7 @@ impl Core {
                 unsent: 0,
             };
         }
-        let guard = self.raw.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = self.raw.lock();
         let raw = match guard.as_ref() {
             Some(_) if self.ctx.is_shutdown() => None,
             raw => raw,
