@@ -42,8 +42,6 @@ use crate::raw::{self, RawMsg};
 /// ```
 pub struct Message {
     raw: RawMsg,
-    /// Whether more frames followed this one when it was received.
-    more: bool,
 }
 
 impl Message {
@@ -62,17 +60,17 @@ impl Message {
 
     /// An empty frame.
     pub fn new() -> Message {
-        Message::from_raw(RawMsg::new(), false)
+        Message::from_raw(RawMsg::new())
     }
 
     /// A frame holding a copy of `data`.
     pub fn copy_from_slice(data: &[u8]) -> Message {
-        Message::from_raw(RawMsg::copy_from(data), false)
+        Message::from_raw(RawMsg::copy_from(data))
     }
 
     /// A frame that points at static data: neither copied nor freed.
     pub fn from_static(data: &'static [u8]) -> Message {
-        Message::from_raw(RawMsg::from_static(data), false)
+        Message::from_raw(RawMsg::from_static(data))
     }
 
     /// A frame that points into `data` without copying it, whatever its
@@ -80,17 +78,22 @@ impl Message {
     /// when it is done with the frame, exactly once, possibly on one of its
     /// I/O threads.
     pub fn from_bytes_no_copy(data: Bytes) -> Message {
-        Message::from_raw(RawMsg::from_bytes(data), false)
+        Message::from_raw(RawMsg::from_bytes(data))
     }
 
-    /// Records whether more frames followed this one (for a frame received
-    /// in place).
-    pub(crate) fn set_more(&mut self, more: bool) {
-        self.more = more;
+    pub(crate) fn from_raw(raw: RawMsg) -> Message {
+        Message { raw }
     }
 
-    pub(crate) fn from_raw(raw: RawMsg, more: bool) -> Message {
-        Message { raw, more }
+    /// Puts an empty frame into `slot`, initialised in place (see
+    /// [`RawMsg::init_in`]), ready to receive into.
+    pub(crate) fn init_in(slot: &mut Option<Message>) -> &mut Message {
+        RawMsg::init_in(slot, Message::from_raw, |frame| &mut frame.raw)
+    }
+
+    /// Drops a frame that libzmq has sent (see [`RawMsg::forget_sent`]).
+    pub(crate) fn forget_sent(self) {
+        self.raw.forget_sent();
     }
 
     pub(crate) fn raw_mut(&mut self) -> &mut RawMsg {
@@ -115,7 +118,7 @@ impl Message {
     /// Whether more frames followed this one in the message it was
     /// received in. Always `false` for frames built locally.
     pub fn more(&self) -> bool {
-        self.more
+        self.raw.more()
     }
 
     /// A metadata property of a received frame (`zmq_msg_gets`), such as
@@ -150,7 +153,6 @@ impl Clone for Message {
     fn clone(&self) -> Self {
         Message {
             raw: self.raw.try_clone(),
-            more: self.more,
         }
     }
 }

@@ -163,6 +163,34 @@ impl Multipart {
         }
     }
 
+    /// The frame at `index` to receive into: the existing one, or (at
+    /// `index == len()`) a new empty one. A message's first frame is
+    /// initialised in place (see [`Message::init_in`]).
+    pub(crate) fn slot(&mut self, index: usize) -> &mut Message {
+        if index == self.len() {
+            if matches!(self.frames, Frames::Inline(None)) {
+                let Frames::Inline(slot) = &mut self.frames else {
+                    unreachable!("matched above")
+                };
+                return Message::init_in(slot);
+            }
+            self.many().push_back(Message::new());
+        }
+        match self.get_mut(index) {
+            Some(frame) => frame,
+            None => unreachable!("index <= len, and a frame was added at len"),
+        }
+    }
+
+    /// Drops a message all of whose frames libzmq has sent (see
+    /// [`Message::forget_sent`]).
+    pub(crate) fn forget_sent(self) {
+        match self.frames {
+            Frames::Inline(frame) => frame.into_iter().for_each(Message::forget_sent),
+            Frames::Many(frames) => frames.into_iter().for_each(Message::forget_sent),
+        }
+    }
+
     /// Drops the frames from `len` on.
     pub(crate) fn truncate(&mut self, len: usize) {
         match &mut self.frames {

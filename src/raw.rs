@@ -13,7 +13,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -274,12 +274,11 @@ impl RawSocket {
         // SAFETY: live socket; msg.msg is an initialised zmq_msg_t we hold
         // exclusively (&mut), which libzmq may nullify.
         let rc = unsafe { sys::zmq_msg_send(msg.msg.get_mut(), self.ptr(), flags) };
-        // Whatever the content is now (nullified after a send), it is not
-        // known to be shared: the next `try_clone` takes the lock.
-        msg.forget_shared();
         if rc == -1 {
             Err(last_errno())
         } else {
+            // libzmq nullified it: an empty message, not shared.
+            msg.set_state(0);
             Ok(())
         }
     }
@@ -289,8 +288,10 @@ impl RawSocket {
         // SAFETY: live socket; msg.msg is an initialised zmq_msg_t we hold
         // exclusively (&mut).
         let rc = unsafe { sys::zmq_msg_recv(msg.msg.get_mut(), self.ptr(), flags) };
-        // The old content was released; the new one is not shared yet.
-        msg.forget_shared();
+        // The old content was released and the new one is not shared yet;
+        // record the `more` flag while we have exclusive access.
+        let state = if rc != -1 && msg.read_more() { MORE } else { 0 };
+        msg.set_state(state);
         if rc == -1 {
             Err(last_errno())
         } else {
@@ -480,11 +481,20 @@ pub(crate) struct RawMsg {
     /// In an `UnsafeCell` because libzmq writes through shared access in
     /// one case: the first `zmq_msg_copy` marks the content as shared.
     msg: UnsafeCell<sys::zmq_msg_t>,
-    /// Set once libzmq has marked the content as shared (reference
+    /// [`SHARED`] once libzmq has marked the content as shared (reference
     /// counted), after which `zmq_msg_copy` only reads `msg` and bumps an
-    /// atomic counter.
-    shared: AtomicBool,
+    /// atomic counter; [`MORE`] if more frames followed this one when it
+    /// was received. One word, always written whole: a narrower store just
+    /// before the message is moved would stall the move's wide loads
+    /// (store forwarding fails), which showed in profiles of the receive
+    /// path.
+    state: AtomicUsize,
 }
+
+/// [`RawMsg::state`]: the content is shared.
+const SHARED: usize = 1;
+/// [`RawMsg::state`]: more frames followed this one.
+const MORE: usize = 2;
 
 // SAFETY: a message's content is either inline, a reference-counted buffer
 // with an atomic count, or a buffer owned by a `Send` owner (see
@@ -494,7 +504,7 @@ unsafe impl Send for RawMsg {}
 // except in `try_clone`, whose one write (the first sharing, through the
 // UnsafeCell) is serialised by SHARE_LOCK and touches only libzmq's flag
 // byte and the content's atomic counter: `data`, `len` and `gets` read
-// neither, and `more` is only called with exclusive access.
+// neither, and libzmq's `more` flag is read only through &mut (`read_more`).
 unsafe impl Sync for RawMsg {}
 
 /// What libzmq holds on to for a zero-copy frame; freed by [`free_owner`].
@@ -517,7 +527,7 @@ impl RawMsg {
     fn wrap(msg: sys::zmq_msg_t) -> Self {
         Self {
             msg: UnsafeCell::new(msg),
-            shared: AtomicBool::new(false),
+            state: AtomicUsize::new(0),
         }
     }
 
@@ -527,6 +537,38 @@ impl RawMsg {
         // SAFETY: msg is writable; zmq_msg_init cannot fail.
         unsafe { sys::zmq_msg_init(&mut msg) };
         Self::wrap(msg)
+    }
+
+    /// Puts an empty message into `slot` and initialises it there, so that
+    /// no move of the message follows libzmq's (narrow) writes: the
+    /// receive path's fresh frame.
+    pub(crate) fn init_in<T>(
+        slot: &mut Option<T>,
+        wrap: impl FnOnce(RawMsg) -> T,
+        raw: impl FnOnce(&mut T) -> &mut RawMsg,
+    ) -> &mut T {
+        let placeholder = RawMsg {
+            msg: UnsafeCell::new(sys::zmq_msg_t::default()),
+            state: AtomicUsize::new(0),
+        };
+        let value = slot.insert(wrap(placeholder));
+        let inner = raw(value);
+        // SAFETY: the message is ours and not yet initialised (all zeros);
+        // zmq_msg_init cannot fail. Nothing runs between the insert and
+        // this call, so the all-zero message is never used or dropped
+        // (were it dropped, zmq_msg_close would only report EFAULT: libzmq
+        // checks a message's type before touching it).
+        unsafe { sys::zmq_msg_init(inner.msg.get_mut()) };
+        value
+    }
+
+    /// Drops a message that libzmq has sent. A successful `zmq_msg_send`
+    /// nullifies the message (an empty message with no content or
+    /// metadata), and zmq_msg_close(3) says closing it is not necessary:
+    /// skipping the call saves a function call per frame sent.
+    pub(crate) fn forget_sent(self) {
+        debug_assert_eq!(self.len(), 0, "only a sent (nullified) message");
+        std::mem::forget(self);
     }
 
     /// A message holding a copy of `data`.
@@ -618,23 +660,22 @@ impl RawMsg {
         unsafe { sys::zmq_msg_size(self.msg_ptr()) }
     }
 
-    /// Records that libzmq rewrote the message, so its content is not
-    /// known to be shared. Stores only when the flag is set: a byte stored
-    /// right before the message is moved made the move's wide load wait for
-    /// it (store forwarding fails); `perf` put 2.4% of the receive path's
-    /// time on that one load.
-    fn forget_shared(&mut self) {
-        let shared = self.shared.get_mut();
-        if *shared {
-            *shared = false;
-        }
+    /// Sets the whole state word (see [`RawMsg::state`]).
+    fn set_state(&mut self, state: usize) {
+        *self.state.get_mut() = state;
     }
 
-    /// Whether more frames follow this one (valid right after a receive).
+    /// libzmq's `more` flag, read with exclusive access (no `try_clone`
+    /// can be writing the flag byte).
+    fn read_more(&mut self) -> bool {
+        // SAFETY: reads the initialised message's flags; &mut self rules
+        // out a concurrent first sharing.
+        unsafe { sys::zmq_msg_more(self.msg.get_mut()) == 1 }
+    }
+
+    /// Whether more frames followed this one when it was received.
     pub(crate) fn more(&self) -> bool {
-        // SAFETY: reads the message's flags; called only with &mut access
-        // to the message or before it is shared between threads.
-        unsafe { sys::zmq_msg_more(self.msg_ptr()) == 1 }
+        self.state.load(Ordering::Relaxed) & MORE != 0
     }
 
     /// A metadata property of a received message (`zmq_msg_gets`).
@@ -658,20 +699,27 @@ impl RawMsg {
     /// larger ones share the content by reference count, as
     /// `zmq_msg_copy` does.
     pub(crate) fn try_clone(&self) -> Self {
+        let more = self.state.load(Ordering::Relaxed) & MORE;
         let len = self.len();
-        if len <= MAX_VSM_SIZE {
-            return Self::copy_from(self.data());
-        }
-        if !self.shared.load(Ordering::Acquire) {
-            let _guard = SHARE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-            if !self.shared.load(Ordering::Relaxed) {
-                // The first copy marks the content as shared; dropping the
-                // temporary puts the count back to one.
-                drop(self.copy_unshared());
-                self.shared.store(true, Ordering::Release);
+        let mut copy = if len <= MAX_VSM_SIZE {
+            Self::copy_from(self.data())
+        } else {
+            if self.state.load(Ordering::Acquire) & SHARED == 0 {
+                let _guard = SHARE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+                if self.state.load(Ordering::Relaxed) & SHARED == 0 {
+                    // The first copy marks the content as shared; dropping
+                    // the temporary puts the count back to one.
+                    drop(self.copy_unshared());
+                    self.state.fetch_or(SHARED, Ordering::Release);
+                }
             }
-        }
-        self.copy_unshared()
+            let mut copy = self.copy_unshared();
+            copy.set_state(SHARED);
+            copy
+        };
+        let state = *copy.state.get_mut() | more;
+        copy.set_state(state);
+        copy
     }
 
     /// `zmq_msg_copy` into a new message.

@@ -46,8 +46,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::raw::{self, RawMsg, RawSocket, SocketLock};
-use crate::{Context, Endpoints, Error, Message, Multipart, Result, SocketType};
+use crate::raw::{self, RawSocket, SocketLock};
+use crate::{Context, Endpoints, Error, Multipart, Result, SocketType};
 
 /// A direction of readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,53 +263,30 @@ impl Core {
 
     /// Receives a whole message without waiting; `Ok(None)` on `EAGAIN`.
     pub(crate) fn recv_now(&self) -> Result<Option<Multipart>> {
-        self.with_raw(|raw| {
-            let mut first = RawMsg::new();
-            match retry_eintr(|| raw.recv(&mut first, raw::DONTWAIT)) {
-                Ok(()) => {}
-                Err(raw::EAGAIN) => return Ok(None),
-                Err(e) => return Err(Error::zmq(e, "recv")),
-            }
-            let mut more = first.more();
-            let mut msg = Multipart::from(Message::from_raw(first, more));
-            // libzmq makes a message visible only once all its frames are
-            // there, so the rest never waits.
-            while more {
-                let mut part = RawMsg::new();
-                retry_eintr(|| raw.recv(&mut part, raw::DONTWAIT))
-                    .map_err(|e| Error::zmq(e, "recv"))?;
-                more = part.more();
-                msg.push_back(Message::from_raw(part, more));
-            }
-            Ok(Some(msg))
-        })
+        let mut msg = Multipart::new();
+        Ok(self.recv_into(&mut msg)?.then_some(msg))
     }
 
     /// Receives a whole message without waiting into `msg`, reusing its
     /// frames (a proxy's buffer, emptied by a send): libzmq releases what a
     /// frame held before writing to it, and frames the message does not need
-    /// are dropped. `Ok(false)` on `EAGAIN`: `msg` holds no message then.
-    /// Saves the per-message `zmq_msg_init`/`zmq_msg_close` pair and the
-    /// moves of a new `Multipart`.
+    /// are dropped. A new first frame is initialised where it lies, so no
+    /// move follows libzmq's writes. `Ok(false)` on `EAGAIN`: `msg` holds
+    /// no message then.
     pub(crate) fn recv_into(&self, msg: &mut Multipart) -> Result<bool> {
         self.with_raw(|raw| {
             let mut index = 0;
             loop {
-                if index == msg.len() {
-                    msg.push_back(Message::new());
-                }
-                let Some(frame) = msg.get_mut(index) else {
-                    unreachable!("index < len")
-                };
+                let frame = msg.slot(index);
                 match retry_eintr(|| raw.recv(frame.raw_mut(), raw::DONTWAIT)) {
                     Ok(()) => {}
                     Err(raw::EAGAIN) if index == 0 => return Ok(false),
+                    // libzmq makes a message visible only once all its
+                    // frames are there, so the rest never waits.
                     Err(e) => return Err(Error::zmq(e, "recv")),
                 }
-                let more = frame.raw_mut().more();
-                frame.set_more(more);
                 index += 1;
-                if !more {
+                if !frame.more() {
                     msg.truncate(index);
                     return Ok(true);
                 }

@@ -370,6 +370,7 @@ impl Socket {
             match self.core.send_now(&mut msg) {
                 Sent::All => {
                     budget.made_progress();
+                    msg.forget_sent();
                     self.core.after_success();
                     return Ok(());
                 }
@@ -400,21 +401,20 @@ impl Socket {
     /// Cancel safe: if the future is dropped before it completes, no
     /// message has been taken from the socket; a later `recv` gets it.
     pub async fn recv(&self) -> Result<Multipart> {
+        // Received in place, where the future keeps it: no move follows
+        // libzmq's writes until the message is handed out.
+        let mut msg = Multipart::new();
         let mut deadline = None;
         loop {
             let budget = coop_budget().await;
-            match self.core.recv_now()? {
-                Some(msg) => {
-                    budget.made_progress();
-                    self.core.after_success();
-                    return Ok(msg);
-                }
-                None => {
-                    drop(budget);
-                    let deadline = *deadline.get_or_insert_with(|| self.core.deadline(Want::Recv));
-                    self.core.wait_until(Want::Recv, deadline).await?;
-                }
+            if self.core.recv_into(&mut msg)? {
+                budget.made_progress();
+                self.core.after_success();
+                return Ok(msg);
             }
+            drop(budget);
+            let deadline = *deadline.get_or_insert_with(|| self.core.deadline(Want::Recv));
+            self.core.wait_until(Want::Recv, deadline).await?;
         }
     }
 
@@ -470,6 +470,7 @@ impl Socket {
         let mut msg = msg.into();
         match self.core.send_now(&mut msg) {
             Sent::All => {
+                msg.forget_sent();
                 self.core.after_success();
                 Ok(())
             }

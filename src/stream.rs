@@ -133,7 +133,9 @@ impl Socket {
             match self.core.send_now(msg) {
                 Sent::All => {
                     budget.made_progress();
-                    self.poll.pending = None;
+                    if let Some(msg) = self.poll.pending.take() {
+                        msg.forget_sent();
+                    }
                     self.poll.send_waited = false;
                     self.core.after_success();
                 }

@@ -883,6 +883,13 @@ async fn multipart_round_trip(transport: Transport) -> TestResult {
     for (i, frame) in got.iter().enumerate() {
         assert_eq!(frame.more(), i + 1 < got.len(), "more flag of frame {i}");
     }
+    // Clones (copied small frames, shared large ones) keep the flag, and
+    // frames built locally have none.
+    let cloned = got.clone();
+    for (i, frame) in cloned.iter().enumerate() {
+        assert_eq!(frame.more(), i + 1 < got.len(), "more flag of clone {i}");
+    }
+    assert!(msg.iter().all(|frame| !frame.more()), "local frames");
 
     // Vec and array conversions keep frame order.
     a.send(vec!["x", "y", "z"]).await?;
