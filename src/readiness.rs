@@ -363,12 +363,13 @@ impl Core {
     ///
     /// Cancel safe: it takes nothing from the socket.
     pub(crate) async fn wait(&self, want: Want) -> Result<()> {
-        let _count = WaiterCount::new(&self.waiters[want as usize]);
+        // Rule 2: created before the count is visible to anyone who might
+        // notify (a `Notified` receives every `notify_waiters` from its
+        // creation on, polled or not), so no notification can be missed.
         let notified = self.notify[want as usize].notified();
         tokio::pin!(notified);
-        // Rule 2: enabled before the count is visible to anyone who might
-        // notify, so no notification can be missed.
         notified.as_mut().enable();
+        let _count = WaiterCount::new(&self.waiters[want as usize]);
 
         let Some(fd) = &self.fd else {
             return Err(self.closed_error());
