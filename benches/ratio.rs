@@ -36,6 +36,11 @@
 //!
 //! - `push_pull_tcp/{16,1024,65536}`, `push_pull_inproc/{16,1024}`: PUSH/PULL
 //!   throughput; both sides copy the payload from a `&[u8]` into each message.
+//!   The zmq-tokio receiver calls `recv()`, which hands out a new message
+//!   each time; the `zmq` receiver reuses one `zmq::Message`.
+//! - `push_pull_{tcp,inproc}/16/recv_into`: the same at 16 B, the zmq-tokio
+//!   receiver reusing one `Multipart` through `recv_into`, like for like
+//!   with the `zmq` receiver. It shares the group's sync rig and N.
 //! - `push_pull_64k_from_bytes/{tcp,inproc}`: 64 KiB frames from a `Bytes`,
 //!   which zmq-tokio hands to libzmq without copying (the `zmq` crate copies
 //!   `&bytes[..]`).
@@ -104,8 +109,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rig::{
-    default_burst, push_pull_rig, quick, req_rep_rig, AsyncRig, Payload, Rig, Side, SyncRig,
-    Transport,
+    default_burst, push_pull_into_rig, push_pull_rig, quick, req_rep_rig, AsyncRig, Payload, Rig,
+    Side, SyncRig, Transport,
 };
 
 const KIB64: usize = 64 * 1024;
@@ -232,6 +237,20 @@ impl Group {
         self.figures[0].goal = Some(goal);
         self
     }
+
+    /// Adds a figure whose zmq-tokio receiver uses `recv_into` on one
+    /// reused message, as the sync receiver reuses its `zmq::Message`
+    /// (`recv()`, in the first figure, hands out a new message each time).
+    fn with_recv_into(mut self, transport: Transport, size: usize) -> Group {
+        let payload = Payload::Slice(vec![0x5a; size]);
+        let tag = format!("push_pull_into_{}_{size}", transport.name());
+        self.figures.push(Figure::new(
+            format!("push_pull_{}/{size}/recv_into", transport.name()),
+            format!("PUSH/PULL {} {size} B, recv_into", transport.name()),
+            Box::new(move || push_pull_into_rig(transport, &tag, payload.clone())),
+        ));
+        self
+    }
 }
 
 /// PUSH/PULL of `size` bytes copied from a slice.
@@ -340,10 +359,14 @@ fn proxy(transport: Transport) -> Group {
 fn plan() -> Vec<Group> {
     use Transport::{Inproc, Tcp};
     vec![
-        push_pull(Tcp, 16).goal(Goal::AtLeast(0.9)),
+        push_pull(Tcp, 16)
+            .goal(Goal::AtLeast(0.9))
+            .with_recv_into(Tcp, 16),
         push_pull(Tcp, 1024).goal(Goal::AtLeast(1.0)),
         push_pull(Tcp, KIB64),
-        push_pull(Inproc, 16).goal(Goal::AtLeast(0.9)),
+        push_pull(Inproc, 16)
+            .goal(Goal::AtLeast(0.9))
+            .with_recv_into(Inproc, 16),
         push_pull(Inproc, 1024),
         push_pull_from_bytes(Tcp).goal(Goal::AtLeast(1.1)),
         push_pull_from_bytes(Inproc),

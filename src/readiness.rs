@@ -282,8 +282,12 @@ impl Core {
                     Ok(()) => {}
                     Err(raw::EAGAIN) if index == 0 => return Ok(false),
                     // libzmq makes a message visible only once all its
-                    // frames are there, so the rest never waits.
-                    Err(e) => return Err(Error::zmq(e, "recv")),
+                    // frames are there, so the rest never waits. Whatever
+                    // the error, `msg` is left without a message.
+                    Err(e) => {
+                        msg.truncate(0);
+                        return Err(Error::zmq(e, "recv"));
+                    }
                 }
                 index += 1;
                 if !frame.more() {

@@ -404,13 +404,57 @@ impl Socket {
         // Received in place, where the future keeps it: no move follows
         // libzmq's writes until the message is handed out.
         let mut msg = Multipart::new();
+        self.recv_into(&mut msg).await?;
+        Ok(msg)
+    }
+
+    /// Receives a whole message into `msg`, reusing its frames: what `msg`
+    /// held is released frame by frame as libzmq writes the new message
+    /// over it, and frames the new message does not need are dropped. In a
+    /// loop over one `Multipart` this saves creating and closing a libzmq
+    /// message per frame, as the synchronous crate's `recv(&mut msg)` does.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use zmq_tokio::{Multipart, Socket, SocketType};
+    ///
+    /// let pull = Socket::new(SocketType::Pull)?;
+    /// let endpoint = pull.bind("tcp://127.0.0.1:*")?;
+    /// let push = Socket::new(SocketType::Push)?;
+    /// push.connect(&endpoint)?;
+    /// push.send(["a", "b"]).await?;
+    /// push.send("c").await?;
+    ///
+    /// let mut msg = Multipart::new();
+    /// pull.recv_into(&mut msg).await?;
+    /// assert_eq!(msg, Multipart::from(["a", "b"]));
+    /// pull.recv_into(&mut msg).await?;
+    /// assert_eq!(msg, Multipart::from("c"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Socket::recv). After an error, what `msg` holds is
+    /// unspecified (its old frames, empty frames, or none), but it is a
+    /// valid `Multipart` to use again.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe as far as the socket goes: if the future is dropped
+    /// before it completes, no message has been taken from the socket; a
+    /// later receive gets it. What `msg` holds then is unspecified, as
+    /// after an error.
+    pub async fn recv_into(&self, msg: &mut Multipart) -> Result<()> {
         let mut deadline = None;
         loop {
             let budget = coop_budget().await;
-            if self.core.recv_into(&mut msg)? {
+            if self.core.recv_into(msg)? {
                 budget.made_progress();
                 self.core.after_success();
-                return Ok(msg);
+                return Ok(());
             }
             drop(budget);
             let deadline = *deadline.get_or_insert_with(|| self.core.deadline(Want::Recv));

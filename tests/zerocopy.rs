@@ -412,3 +412,70 @@ async fn every_owner_freed_exactly_once_under_load() {
     .await
     .expect("test timed out");
 }
+
+/// `recv_into` reuses one `Multipart`: each message replaces the last whole
+/// (more, fewer, larger and smaller frames), and a zero-copy frame it held
+/// is released as the next message is written over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recv_into_reuses_one_multipart() {
+    timeout(TEST_LIMIT, async {
+        let (tx, rx) = inproc_pair("recv-into");
+        let (big, drops) = tracked(BIG);
+        let shapes: [Vec<Vec<u8>>; 4] = [
+            vec![b"one".to_vec()],
+            vec![b"a".to_vec(), vec![7u8; 5000], Vec::new()],
+            vec![vec![1u8; 16], b"z".to_vec()],
+            vec![b"last".to_vec()],
+        ];
+
+        let mut msg = Multipart::new();
+        // A large zero-copy frame first: over inproc the received frame is
+        // the sender's buffer, so its owner lives as long as `msg` holds it.
+        tx.send(big).await.expect("send big");
+        rx.recv_into(&mut msg).await.expect("recv big");
+        assert_eq!(msg.len(), 1);
+        assert!(pattern_ok(&msg[0], BIG), "big frame content");
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "owner dropped in use");
+
+        for (round, shape) in shapes.iter().enumerate() {
+            tx.send(shape.clone()).await.expect("send");
+            rx.recv_into(&mut msg).await.expect("recv_into");
+            let got: Vec<Vec<u8>> = msg.iter().map(|frame| frame.to_vec()).collect();
+            assert_eq!(&got, shape, "round {round}");
+            for (i, frame) in msg.iter().enumerate() {
+                assert_eq!(frame.more(), i + 1 < msg.len(), "more flag, round {round}");
+            }
+            if round == 0 {
+                // The big frame was written over: its owner is released.
+                assert_eq!(drops.load(Ordering::SeqCst), 1, "owner not released");
+            }
+        }
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "owner released twice");
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A `recv_into` that times out leaves a usable `Multipart` and takes
+/// nothing from the socket; the next one gets the message.
+#[tokio::test(flavor = "current_thread")]
+async fn recv_into_after_timeout_and_cancel() {
+    timeout(TEST_LIMIT, async {
+        let (tx, rx) = inproc_pair("recv-into-timeout");
+        let mut msg = Multipart::from("old");
+        rx.set(zmq_tokio::options::RCVTIMEO, 20).expect("RCVTIMEO");
+        let err = rx.recv_into(&mut msg).await.expect_err("nothing was sent");
+        assert!(matches!(err, zmq_tokio::Error::Timeout), "{err:?}");
+        // Cancelled by a select: nothing is taken either.
+        rx.set(zmq_tokio::options::RCVTIMEO, -1).expect("RCVTIMEO");
+        tokio::select! {
+            _ = rx.recv_into(&mut msg) => panic!("nothing was sent"),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+        tx.send(["x", "y"]).await.expect("send");
+        rx.recv_into(&mut msg).await.expect("recv_into");
+        assert_eq!(msg, Multipart::from(["x", "y"]));
+    })
+    .await
+    .expect("test timed out");
+}

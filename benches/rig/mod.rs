@@ -30,7 +30,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zmq_tokio::{Context, Message, Socket, SocketType};
+use zmq_tokio::{Context, Message, Multipart, Socket, SocketType};
 
 /// Whether `ZMQ_TOKIO_BENCH_QUICK=1` asks for a smoke run.
 pub(crate) fn quick() -> bool {
@@ -89,6 +89,9 @@ impl Payload {
 enum Role {
     Push(Payload),
     Pull,
+    /// Receives into one reused message: zmq-tokio's `recv_into`, like the
+    /// sync side's `recv(&mut msg)` (which `Pull` uses on that side too).
+    PullInto,
     Req(Vec<u8>),
     Rep,
 }
@@ -99,7 +102,7 @@ impl Role {
     /// as libzmq has queued its last message, up to a high-water mark's
     /// worth before the receiver has it.)
     fn measures(&self) -> bool {
-        matches!(self, Role::Pull | Role::Req(_))
+        matches!(self, Role::Pull | Role::PullInto | Role::Req(_))
     }
 }
 
@@ -150,7 +153,30 @@ pub(crate) fn push_pull_rig(
     tag: &str,
     payload: Payload,
 ) -> Box<dyn Rig> {
-    let roles = [Role::Pull, Role::Push(payload)];
+    push_pull_rig_with(side, transport, tag, payload, Role::Pull)
+}
+
+/// [`push_pull_rig`] whose zmq-tokio receiver uses `recv_into` on one
+/// reused `Multipart` (the sync receiver always reuses its message).
+// Only `benches/ratio.rs` measures it; `throughput.rs` compiles this module
+// too.
+#[allow(dead_code)]
+pub(crate) fn push_pull_into_rig(
+    transport: Transport,
+    tag: &str,
+    payload: Payload,
+) -> Box<dyn Rig> {
+    push_pull_rig_with(Side::Async, transport, tag, payload, Role::PullInto)
+}
+
+fn push_pull_rig_with(
+    side: Side,
+    transport: Transport,
+    tag: &str,
+    payload: Payload,
+    receiver: Role,
+) -> Box<dyn Rig> {
+    let roles = [receiver, Role::Push(payload)];
     match side {
         Side::Async => Box::new(AsyncRig::new(
             transport,
@@ -206,7 +232,7 @@ fn sync_side(
                     socket.send(data, 0).expect("sync send");
                 }
             }
-            Role::Pull => {
+            Role::Pull | Role::PullInto => {
                 for _ in 0..n {
                     socket.recv(&mut msg, 0).expect("sync recv");
                     black_box(&msg);
@@ -354,6 +380,13 @@ async fn async_side(
             Role::Pull => {
                 for _ in 0..n {
                     black_box(socket.recv().await.expect("async recv"));
+                }
+            }
+            Role::PullInto => {
+                let mut msg = Multipart::new();
+                for _ in 0..n {
+                    socket.recv_into(&mut msg).await.expect("async recv_into");
+                    black_box(&msg);
                 }
             }
             Role::Req(payload) => {
