@@ -20,8 +20,8 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use zmq_tokio::{
-    options, proxy, Context, Direction, Error, Multipart, Proxy, ProxyOutcome, ProxyStats, Socket,
-    SocketType, Traffic, TrySendError, DEFAULT_BURST,
+    options, proxy, Context, Direction, Error, Multipart, Proxy, ProxyControl, ProxyOutcome,
+    ProxyStats, Socket, SocketType, Traffic, TrySendError, DEFAULT_BURST,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -503,6 +503,19 @@ async fn streamer() -> TestResult {
         messages: MESSAGES,
         bytes: MESSAGES * (3 + 8),
     };
+    end_streamer(&control, running, &consumer, expected).await
+}
+
+/// The end of a streamer test: once the stats show `expected` going
+/// frontend to backend, terminates the proxy and checks that its outcome
+/// agrees, that nothing went the other way or was left unsent, and that
+/// nothing more was forwarded (inproc: it would be waiting now).
+async fn end_streamer(
+    control: &ProxyControl,
+    running: JoinHandle<zmq_tokio::Result<ProxyOutcome>>,
+    consumer: &Socket,
+    expected: Traffic,
+) -> TestResult {
     eventually("the stats count every message", || {
         control.stats().frontend_to_backend == expected
     })
@@ -512,7 +525,6 @@ async fn streamer() -> TestResult {
     assert_eq!(outcome.stats.frontend_to_backend, expected);
     assert_eq!(outcome.stats.backend_to_frontend, Traffic::default());
     assert!(outcome.unsent.is_empty(), "unsent: {:?}", outcome.unsent);
-    // Nothing more was forwarded (inproc: it would be waiting now).
     assert!(consumer.try_recv()?.is_none(), "a message arrived twice");
     Ok(())
 }
@@ -587,17 +599,7 @@ async fn streamer_burst_one() -> TestResult {
 
     let expected = traffic_of(&sent.iter().map(Multipart::from).collect::<Vec<_>>());
     assert_eq!(expected.messages, MESSAGES as u64);
-    eventually("the stats count every message", || {
-        control.stats().frontend_to_backend == expected
-    })
-    .await;
-    control.terminate();
-    let outcome = stopped(running).await;
-    assert_eq!(outcome.stats.frontend_to_backend, expected);
-    assert_eq!(outcome.stats.backend_to_frontend, Traffic::default());
-    assert!(outcome.unsent.is_empty(), "unsent: {:?}", outcome.unsent);
-    assert!(consumer.try_recv()?.is_none(), "a message arrived twice");
-    Ok(())
+    end_streamer(&control, running, &consumer, expected).await
 }
 
 #[tokio::test(flavor = "current_thread")]
