@@ -50,6 +50,26 @@ async fn bounded(test: impl Future<Output = TestResult>) -> TestResult {
     }
 }
 
+/// One test per runtime flavour, each under [`bounded`]: `$name::current_thread`
+/// and `$name::multi_thread` (two workers) run the test body `$body`.
+macro_rules! both_runtimes {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "current_thread")]
+            async fn current_thread() -> TestResult {
+                bounded($body).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn multi_thread() -> TestResult {
+                bounded($body).await
+            }
+        }
+    };
+}
+
 /// Runs a proxy (the future of `run` or `run_until`) as a task of its own,
 /// as a server would (the future is `Send`; see `run_future_is_send`).
 fn spawn_proxy<F>(run: F) -> JoinHandle<F::Output>
@@ -329,25 +349,9 @@ async fn broker(transport: Transport) -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn broker_inproc_current_thread() -> TestResult {
-    bounded(broker(Transport::Inproc)).await
-}
+both_runtimes!(broker_inproc, broker(Transport::Inproc));
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_inproc_multi_thread() -> TestResult {
-    bounded(broker(Transport::Inproc)).await
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn broker_tcp_current_thread() -> TestResult {
-    bounded(broker(Transport::Tcp)).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_tcp_multi_thread() -> TestResult {
-    bounded(broker(Transport::Tcp)).await
-}
+both_runtimes!(broker_tcp, broker(Transport::Tcp));
 
 // ---------------------------------------------------------------------------
 // 2. XSUB/XPUB forwarder
@@ -529,15 +533,7 @@ async fn end_streamer(
     Ok(())
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn streamer_current_thread() -> TestResult {
-    bounded(streamer()).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streamer_multi_thread() -> TestResult {
-    bounded(streamer()).await
-}
+both_runtimes!(streamer, streamer());
 
 /// The fairness bound a proxy's `Debug` output shows.
 fn burst_of(proxy: &Proxy) -> usize {
@@ -602,15 +598,7 @@ async fn streamer_burst_one() -> TestResult {
     end_streamer(&control, running, &consumer, expected).await
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn streamer_burst_one_current_thread() -> TestResult {
-    bounded(streamer_burst_one()).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streamer_burst_one_multi_thread() -> TestResult {
-    bounded(streamer_burst_one()).await
-}
+both_runtimes!(streamer_burst_one, streamer_burst_one());
 
 // ---------------------------------------------------------------------------
 // 4. Capture
@@ -751,15 +739,7 @@ async fn capture_callback() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn capture_callback_current_thread() -> TestResult {
-    bounded(capture_callback()).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn capture_callback_multi_thread() -> TestResult {
-    bounded(capture_callback()).await
-}
+both_runtimes!(capture_callback, capture_callback());
 
 /// A PUSH producer → PULL frontend ⇄ proxy ⇄ PUSH backend → PULL consumer
 /// streamer, not running yet.
@@ -1015,15 +995,7 @@ async fn pause_resume() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn pause_resume_current_thread() -> TestResult {
-    bounded(pause_resume()).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pause_resume_multi_thread() -> TestResult {
-    bounded(pause_resume()).await
-}
+both_runtimes!(pause_resume, pause_resume());
 
 // ---------------------------------------------------------------------------
 // 6. One full direction never stalls the other
@@ -1098,37 +1070,15 @@ async fn full_direction_does_not_stall_the_other(stuck: Direction) -> TestResult
     Ok(())
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn full_backend_does_not_stall_replies_current_thread() -> TestResult {
-    bounded(full_direction_does_not_stall_the_other(
-        Direction::FrontendToBackend,
-    ))
-    .await
-}
+both_runtimes!(
+    full_backend_does_not_stall_replies,
+    full_direction_does_not_stall_the_other(Direction::FrontendToBackend)
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_backend_does_not_stall_replies_multi_thread() -> TestResult {
-    bounded(full_direction_does_not_stall_the_other(
-        Direction::FrontendToBackend,
-    ))
-    .await
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn full_frontend_does_not_stall_requests_current_thread() -> TestResult {
-    bounded(full_direction_does_not_stall_the_other(
-        Direction::BackendToFrontend,
-    ))
-    .await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_frontend_does_not_stall_requests_multi_thread() -> TestResult {
-    bounded(full_direction_does_not_stall_the_other(
-        Direction::BackendToFrontend,
-    ))
-    .await
-}
+both_runtimes!(
+    full_frontend_does_not_stall_requests,
+    full_direction_does_not_stall_the_other(Direction::BackendToFrontend)
+);
 
 // ---------------------------------------------------------------------------
 // 7. Terminate and cancel while both sides are full
@@ -1233,15 +1183,7 @@ async fn stop_while_full(stop: Stop) -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn terminate_while_full_current_thread() -> TestResult {
-    bounded(stop_while_full(Stop::Terminate)).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terminate_while_full_multi_thread() -> TestResult {
-    bounded(stop_while_full(Stop::Terminate)).await
-}
+both_runtimes!(terminate_while_full, stop_while_full(Stop::Terminate));
 
 #[tokio::test(flavor = "current_thread")]
 async fn cancel_oneshot_while_full_current_thread() -> TestResult {
@@ -1344,15 +1286,7 @@ async fn stats_count_messages_and_bytes() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn stats_current_thread() -> TestResult {
-    bounded(stats_count_messages_and_bytes()).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stats_multi_thread() -> TestResult {
-    bounded(stats_count_messages_and_bytes()).await
-}
+both_runtimes!(stats, stats_count_messages_and_bytes());
 
 // Regression test for a fixed bug. It was: `Traffic` counts "whole messages forwarded", but a message the proxy
 // received and could not forward (its destination full), the one handed
