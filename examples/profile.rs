@@ -1,0 +1,257 @@
+//! A fixed workload to run under a profiler, for zmq-tokio or the
+//! synchronous `zmq` crate: the source of the instruction counts, `perf`
+//! profiles and system-call counts in the README's performance section.
+//!
+//! ```text
+//! cargo build --release --example profile
+//! target/release/examples/profile SIDE WORKLOAD COUNT [ENDPOINT]
+//!
+//!   SIDE      async (zmq-tokio, two tasks on a 2-worker runtime; WORKERS=N
+//!             to change) or sync (the zmq crate, two threads)
+//!   WORKLOAD  thr    PUSH -> PULL, COUNT messages of 16 B
+//!             lat    REQ <-> REP, COUNT round trips of 16 B
+//!             proxy  PUSH -> (PULL | proxy | PUSH) -> PULL over inproc,
+//!                    COUNT messages of 16 B (zmq_proxy for sync;
+//!                    BURST=N sets the async proxy's burst)
+//!   ENDPOINT  where thr and lat bind [default: inproc://profile]
+//! ```
+//!
+//! Instructions per message are the difference of two runs, so that set-up
+//! costs cancel out (`benches/callgrind.sh` does this):
+//!
+//! ```text
+//! valgrind --tool=callgrind target/release/examples/profile async thr 50000
+//! valgrind --tool=callgrind target/release/examples/profile async thr 100000
+//! perf record -e cpu-clock target/release/examples/profile async thr 4000000
+//! strace -f -c target/release/examples/profile async lat 2000 'tcp://127.0.0.1:*'
+//! ```
+
+use std::num::NonZeroUsize;
+use std::process::ExitCode;
+
+use zmq_tokio::{Context, SocketType};
+
+const PAYLOAD: [u8; 16] = [7; 16];
+
+#[derive(Clone, Copy)]
+enum Workload {
+    Thr,
+    Lat,
+    Proxy,
+}
+
+fn main() -> ExitCode {
+    match parse(std::env::args().skip(1).collect()) {
+        Ok((sync, workload, count, endpoint)) => {
+            let result = if sync {
+                run_sync(workload, count, &endpoint)
+            } else {
+                run_async(workload, count, &endpoint)
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("profile: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("profile: {e}\nusage: profile async|sync thr|lat|proxy COUNT [ENDPOINT]");
+            ExitCode::from(2)
+        }
+    }
+}
+
+type Parsed = (bool, Workload, usize, String);
+
+fn parse(args: Vec<String>) -> Result<Parsed, String> {
+    let [side, workload, count, rest @ ..] = &args[..] else {
+        return Err("expected SIDE, WORKLOAD and COUNT".into());
+    };
+    let sync = match side.as_str() {
+        "async" => false,
+        "sync" => true,
+        other => return Err(format!("unknown side {other:?} (async or sync)")),
+    };
+    let workload = match workload.as_str() {
+        "thr" => Workload::Thr,
+        "lat" => Workload::Lat,
+        "proxy" => Workload::Proxy,
+        other => return Err(format!("unknown workload {other:?} (thr, lat or proxy)")),
+    };
+    let count = count
+        .parse()
+        .map_err(|e| format!("COUNT {count:?} is not a number: {e}"))?;
+    let endpoint = match rest {
+        [] => "inproc://profile".to_owned(),
+        [endpoint] => endpoint.clone(),
+        _ => return Err("too many arguments".into()),
+    };
+    Ok((sync, workload, count, endpoint))
+}
+
+/// A positive number from the environment variable `name`, if set.
+fn env_number(name: &str) -> Result<Option<NonZeroUsize>, String> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{name}={value:?}: {e}")),
+        Err(_) => Ok(None),
+    }
+}
+
+fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), String> {
+    let workers = env_number("WORKERS")?.map_or(2, NonZeroUsize::get);
+    let burst = env_number("BURST")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    rt.block_on(async move {
+        let ctx = Context::new();
+        match workload {
+            Workload::Thr => {
+                let pull = ctx.socket(SocketType::Pull)?;
+                let bound = pull.bind(endpoint)?;
+                let push = ctx.socket(SocketType::Push)?;
+                push.connect(&bound)?;
+                let sending = tokio::spawn(async move {
+                    for _ in 0..count {
+                        push.send(&PAYLOAD).await?;
+                    }
+                    Ok::<_, zmq_tokio::Error>(push)
+                });
+                let receiving = tokio::spawn(async move {
+                    for _ in 0..count {
+                        std::hint::black_box(pull.recv().await?);
+                    }
+                    Ok::<_, zmq_tokio::Error>(pull)
+                });
+                sending.await.expect("sender panicked")?;
+                receiving.await.expect("receiver panicked")?;
+            }
+            Workload::Lat => {
+                let rep = ctx.socket(SocketType::Rep)?;
+                let bound = rep.bind(endpoint)?;
+                let req = ctx.socket(SocketType::Req)?;
+                req.connect(&bound)?;
+                let echo = tokio::spawn(async move {
+                    for _ in 0..count {
+                        let request = rep.recv().await?;
+                        rep.send(request).await?;
+                    }
+                    Ok::<_, zmq_tokio::Error>(rep)
+                });
+                let asking = tokio::spawn(async move {
+                    for _ in 0..count {
+                        req.send(&PAYLOAD).await?;
+                        std::hint::black_box(req.recv().await?);
+                    }
+                    Ok::<_, zmq_tokio::Error>(req)
+                });
+                asking.await.expect("client panicked")?;
+                echo.await.expect("server panicked")?;
+            }
+            Workload::Proxy => {
+                let frontend = ctx.socket(SocketType::Pull)?;
+                frontend.bind("inproc://profile-front")?;
+                let backend = ctx.socket(SocketType::Push)?;
+                backend.bind("inproc://profile-back")?;
+                let mut proxy = zmq_tokio::proxy(frontend, backend);
+                if let Some(burst) = burst {
+                    proxy = proxy.burst(burst);
+                }
+                let control = proxy.control();
+                let running = tokio::spawn(proxy.run());
+                let push = ctx.socket(SocketType::Push)?;
+                push.connect("inproc://profile-front")?;
+                let pull = ctx.socket(SocketType::Pull)?;
+                pull.connect("inproc://profile-back")?;
+                let sending = tokio::spawn(async move {
+                    for _ in 0..count {
+                        push.send(&PAYLOAD).await?;
+                    }
+                    Ok::<_, zmq_tokio::Error>(push)
+                });
+                for _ in 0..count {
+                    std::hint::black_box(pull.recv().await?);
+                }
+                sending.await.expect("sender panicked")?;
+                control.terminate();
+                running.await.expect("proxy panicked")?;
+            }
+        }
+        Ok::<_, zmq_tokio::Error>(())
+    })
+    .map_err(|e: zmq_tokio::Error| e.to_string())
+}
+
+fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), String> {
+    let zmq = |e: zmq::Error| e.to_string();
+    let ctx = zmq::Context::new();
+    let (first, second) = match workload {
+        Workload::Thr => (zmq::PULL, zmq::PUSH),
+        Workload::Lat => (zmq::REP, zmq::REQ),
+        Workload::Proxy => {
+            let frontend = ctx.socket(zmq::PULL).map_err(zmq)?;
+            frontend.bind("inproc://profile-front").map_err(zmq)?;
+            let backend = ctx.socket(zmq::PUSH).map_err(zmq)?;
+            backend.bind("inproc://profile-back").map_err(zmq)?;
+            // zmq_proxy returns only when its context ends: the thread is
+            // left behind, and the process exits without waiting for it.
+            std::thread::spawn(move || zmq::proxy(&frontend, &backend));
+            let push = ctx.socket(zmq::PUSH).map_err(zmq)?;
+            push.connect("inproc://profile-front").map_err(zmq)?;
+            let pull = ctx.socket(zmq::PULL).map_err(zmq)?;
+            pull.connect("inproc://profile-back").map_err(zmq)?;
+            let sending =
+                std::thread::spawn(move || (0..count).try_for_each(|_| push.send(&PAYLOAD[..], 0)));
+            let mut msg = zmq::Message::new();
+            for _ in 0..count {
+                pull.recv(&mut msg, 0).map_err(zmq)?;
+            }
+            sending.join().expect("sender panicked").map_err(zmq)?;
+            std::process::exit(0);
+        }
+    };
+    let binder = ctx.socket(first).map_err(zmq)?;
+    binder.bind(endpoint).map_err(zmq)?;
+    let bound = binder
+        .get_last_endpoint()
+        .map_err(zmq)?
+        .map_err(|_| "the bound endpoint is not UTF-8".to_owned())?;
+    let connecter = ctx.socket(second).map_err(zmq)?;
+    connecter.connect(&bound).map_err(zmq)?;
+    let mut msg = zmq::Message::new();
+    let other = match workload {
+        Workload::Lat => {
+            let rep = binder;
+            let echo = std::thread::spawn(move || -> zmq::Result<()> {
+                for _ in 0..count {
+                    let request = rep.recv_msg(0)?;
+                    rep.send(request, 0)?;
+                }
+                Ok(())
+            });
+            for _ in 0..count {
+                connecter.send(&PAYLOAD[..], 0).map_err(zmq)?;
+                connecter.recv(&mut msg, 0).map_err(zmq)?;
+            }
+            echo
+        }
+        _ => {
+            let push = connecter;
+            let sending = std::thread::spawn(move || -> zmq::Result<()> {
+                (0..count).try_for_each(|_| push.send(&PAYLOAD[..], 0))
+            });
+            for _ in 0..count {
+                binder.recv(&mut msg, 0).map_err(zmq)?;
+            }
+            sending
+        }
+    };
+    other.join().expect("peer thread panicked").map_err(zmq)
+}
