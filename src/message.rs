@@ -91,11 +91,6 @@ impl Message {
         RawMsg::init_in(slot, Message::from_raw, |frame| &mut frame.raw)
     }
 
-    /// Drops a frame that libzmq has sent (see [`RawMsg::forget_sent`]).
-    pub(crate) fn forget_sent(self) {
-        self.raw.forget_sent();
-    }
-
     pub(crate) fn raw_mut(&mut self) -> &mut RawMsg {
         &mut self.raw
     }

@@ -182,12 +182,23 @@ impl Multipart {
         }
     }
 
-    /// Drops a message all of whose frames libzmq has sent (see
-    /// [`Message::forget_sent`]).
-    pub(crate) fn forget_sent(self) {
-        match self.frames {
-            Frames::Inline(frame) => frame.into_iter().for_each(Message::forget_sent),
-            Frames::Many(frames) => frames.into_iter().for_each(Message::forget_sent),
+    /// The one frame of a single-frame message stored inline (the common
+    /// case the send path takes without a loop).
+    #[inline]
+    pub(crate) fn inline_frame(&mut self) -> Option<&mut Message> {
+        match &mut self.frames {
+            Frames::Inline(frame) => frame.as_mut(),
+            Frames::Many(_) => None,
+        }
+    }
+
+    /// The first frame's place when the message is stored inline (empty,
+    /// or a single frame): the receive path's common case.
+    #[inline]
+    pub(crate) fn inline_slot(&mut self) -> Option<&mut Option<Message>> {
+        match &mut self.frames {
+            Frames::Inline(frame) => Some(frame),
+            Frames::Many(_) => None,
         }
     }
 

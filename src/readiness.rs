@@ -46,8 +46,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::raw::{self, RawSocket, SocketLock};
-use crate::{Context, Endpoints, Error, Multipart, Result, SocketType};
+use crate::raw::{self, RawSocket, SocketGuard, SocketLock};
+use crate::{Context, Endpoints, Error, Message, Multipart, Result, SocketType};
 
 /// A direction of readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,13 +247,19 @@ impl Core {
     }
 
     /// Rule 4: after a successful call, wake whoever can now proceed. The
-    /// hot path (nobody waiting) costs two relaxed loads.
+    /// hot path (nobody waiting) costs two relaxed loads, inlined into the
+    /// caller.
+    #[inline]
     pub(crate) fn after_success(&self) {
-        if self.waiters[0].load(Ordering::Relaxed) == 0
-            && self.waiters[1].load(Ordering::Relaxed) == 0
+        if self.waiters[0].load(Ordering::Relaxed) != 0
+            || self.waiters[1].load(Ordering::Relaxed) != 0
         {
-            return;
+            self.wake_after_success();
         }
+    }
+
+    #[cold]
+    fn wake_after_success(&self) {
         // An error here means the socket is closed or terminated, which
         // has woken every waiter through the close token already.
         if let Ok(events) = self.read_events() {
@@ -274,33 +280,76 @@ impl Core {
     /// move follows libzmq's writes. `Ok(false)` on `EAGAIN`: `msg` holds
     /// no message then.
     pub(crate) fn recv_into(&self, msg: &mut Multipart) -> Result<bool> {
-        self.with_raw(|raw| {
-            let mut index = 0;
-            loop {
-                let frame = msg.slot(index);
-                match retry_eintr(|| raw.recv(frame.raw_mut(), raw::DONTWAIT)) {
-                    Ok(()) => {}
-                    Err(raw::EAGAIN) if index == 0 => return Ok(false),
-                    // libzmq makes a message visible only once all its
-                    // frames are there, so the rest never waits. Whatever
-                    // the error, `msg` is left without a message.
-                    Err(e) => {
-                        msg.truncate(0);
-                        return Err(Error::zmq(e, "recv"));
-                    }
-                }
-                index += 1;
-                if !frame.more() {
-                    msg.truncate(index);
-                    return Ok(true);
+        let guard = self.raw.lock();
+        let Some(raw) = self.live(&guard) else {
+            return Err(self.closed_error());
+        };
+        let mut index = 0;
+        // The first frame of a message stored inline (the common case)
+        // goes without the frame loop.
+        if let Some(slot) = msg.inline_slot() {
+            let frame = match slot {
+                Some(frame) => frame,
+                None => Message::init_in(slot),
+            };
+            match retry_eintr(|| raw.recv(frame.raw_mut(), raw::DONTWAIT)) {
+                Ok(()) if !frame.more() => return Ok(true),
+                Ok(()) => index = 1,
+                Err(raw::EAGAIN) => return Ok(false),
+                Err(e) => {
+                    msg.truncate(0);
+                    return Err(Error::zmq(e, "recv"));
                 }
             }
-        })
+        }
+        loop {
+            let frame = msg.slot(index);
+            match retry_eintr(|| raw.recv(frame.raw_mut(), raw::DONTWAIT)) {
+                Ok(()) => {}
+                Err(raw::EAGAIN) if index == 0 => return Ok(false),
+                // libzmq makes a message visible only once all its frames
+                // are there, so the rest never waits. Whatever the error,
+                // `msg` is left without a message.
+                Err(e) => {
+                    msg.truncate(0);
+                    return Err(Error::zmq(e, "recv"));
+                }
+            }
+            index += 1;
+            if !frame.more() {
+                msg.truncate(index);
+                return Ok(true);
+            }
+        }
     }
 
     /// Sends a whole message without waiting. Frames that went out are left
     /// empty in `msg`; on `Full` nothing went out and `msg` is unchanged.
     pub(crate) fn send_now(&self, msg: &mut Multipart) -> Sent {
+        // A single frame (the common case) goes without the frame loop.
+        if let Some(frame) = msg.inline_frame() {
+            let guard = self.raw.lock();
+            let Some(raw) = self.live(&guard) else {
+                return Sent::Failed {
+                    error: self.closed_error(),
+                    unsent: 0,
+                };
+            };
+            return match retry_eintr(|| raw.send(frame.raw_mut(), raw::DONTWAIT)) {
+                Ok(()) => Sent::All,
+                Err(raw::EAGAIN) => Sent::Full,
+                Err(e) => Sent::Failed {
+                    error: Error::zmq(e, "send"),
+                    unsent: 0,
+                },
+            };
+        }
+        self.send_frames_now(msg)
+    }
+
+    /// [`send_now`](Core::send_now) for a message stored as a list of
+    /// frames (of any length).
+    fn send_frames_now(&self, msg: &mut Multipart) -> Sent {
         let frames = msg.len();
         if frames == 0 {
             return Sent::Failed {
@@ -311,11 +360,7 @@ impl Core {
             };
         }
         let guard = self.raw.lock();
-        let raw = match guard.as_ref() {
-            Some(_) if self.ctx.is_shutdown() => None,
-            raw => raw,
-        };
-        let Some(raw) = raw else {
+        let Some(raw) = self.live(&guard) else {
             return Sent::Failed {
                 error: self.closed_error(),
                 unsent: 0,
@@ -344,6 +389,16 @@ impl Core {
             }
         }
         Sent::All
+    }
+
+    /// The libzmq socket under `guard`, unless it is closed or its context
+    /// shut down.
+    #[inline]
+    fn live<'g>(&self, guard: &'g SocketGuard<'_, Option<RawSocket>>) -> Option<&'g RawSocket> {
+        match guard.as_ref() {
+            Some(_) if self.ctx.is_shutdown() => None,
+            raw => raw,
+        }
     }
 
     /// A send found the socket full. `waited` says whether a wait for

@@ -370,7 +370,6 @@ impl Socket {
             match self.core.send_now(&mut msg) {
                 Sent::All => {
                     budget.made_progress();
-                    msg.forget_sent();
                     self.core.after_success();
                     return Ok(());
                 }
@@ -514,7 +513,6 @@ impl Socket {
         let mut msg = msg.into();
         match self.core.send_now(&mut msg) {
             Sent::All => {
-                msg.forget_sent();
                 self.core.after_success();
                 Ok(())
             }

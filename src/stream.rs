@@ -133,9 +133,7 @@ impl Socket {
             match self.core.send_now(msg) {
                 Sent::All => {
                     budget.made_progress();
-                    if let Some(msg) = self.poll.pending.take() {
-                        msg.forget_sent();
-                    }
+                    self.poll.pending = None;
                     self.poll.send_waited = false;
                     self.core.after_success();
                 }

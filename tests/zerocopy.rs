@@ -479,3 +479,76 @@ async fn recv_into_after_timeout_and_cancel() {
     .await
     .expect("test timed out");
 }
+
+/// Frames libzmq never took are released when dropped, and frames it sent
+/// are released exactly once by libzmq, not again by the crate: a sent
+/// frame is marked as such and its drop skips `zmq_msg_close`, so this
+/// fails if that mark leaked onto a frame that was not sent (a leak) or
+/// was missing where libzmq had taken the content (a second release).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsent_frames_are_released_and_sent_ones_once() {
+    timeout(TEST_LIMIT, async {
+        // Not sent: a PUSH with no peer cannot take a message.
+        let lonely = Socket::new(SocketType::Push).expect("socket");
+        let (a, drops_a) = tracked(BIG);
+        let (b, drops_b) = tracked(BIG);
+        match lonely.try_send(vec![Message::from(a), Message::from(b)]) {
+            Err(zmq_tokio::TrySendError::Full(back)) => {
+                assert_eq!(back.len(), 2);
+                assert_eq!(drops_a.load(Ordering::SeqCst), 0, "released while held");
+                drop(back);
+            }
+            other => panic!("expected Full, got {other:?}"),
+        }
+        assert_eq!(
+            drops_a.load(Ordering::SeqCst),
+            1,
+            "unsent frame 1 not released"
+        );
+        assert_eq!(
+            drops_b.load(Ordering::SeqCst),
+            1,
+            "unsent frame 2 not released"
+        );
+
+        // Not sent: a send that gives up after SNDTIMEO drops its message.
+        lonely
+            .set(zmq_tokio::options::SNDTIMEO, 20)
+            .expect("SNDTIMEO");
+        let (c, drops_c) = tracked(BIG);
+        let result = lonely.send(c).await;
+        assert!(
+            matches!(result, Err(zmq_tokio::Error::Timeout)),
+            "{result:?}"
+        );
+        assert_eq!(
+            drops_c.load(Ordering::SeqCst),
+            1,
+            "timed-out frame not released"
+        );
+
+        // Sent: single and multipart messages, released once each after
+        // the receiver drops them.
+        let (tx, rx) = inproc_pair("sent-once");
+        let mut counters = Vec::new();
+        for frames in [1, 3] {
+            let mut msg = Multipart::new();
+            for _ in 0..frames {
+                let (bytes, drops) = tracked(BIG);
+                msg.push_back(bytes);
+                counters.push(drops);
+            }
+            tx.send(msg).await.expect("send");
+            let got = rx.recv().await.expect("recv");
+            assert_eq!(got.len(), frames);
+            assert!(got.iter().all(|f| pattern_ok(f, BIG)));
+        }
+        for (i, drops) in counters.iter().enumerate() {
+            let n = wait_for_count(drops, 1, Duration::from_secs(5)).await;
+            assert_eq!(n, 1, "sent frame {i} released {n} times");
+            assert_stays(drops, 1, Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("test timed out");
+}
