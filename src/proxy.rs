@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::readiness::Sent;
+use crate::readiness::{Received, Sent};
 use crate::{Error, Multipart, Result, Socket};
 
 /// Which way a message goes through a proxy.
@@ -420,8 +420,8 @@ impl Forwarder<'_> {
             }
             if !self.pending[index] {
                 match source.recv_into(msg) {
-                    Ok(true) => source.after_success(),
-                    Ok(false) => {
+                    Ok(Received::Message) => source.after_success(),
+                    Ok(Received::Nothing(_)) => {
                         result = Ok(Some(Blocked::Source));
                         break;
                     }
@@ -448,7 +448,7 @@ impl Forwarder<'_> {
                     messages += 1;
                     bytes += size;
                 }
-                Sent::Full => {
+                Sent::Full(_) => {
                     result = Ok(Some(Blocked::Destination));
                     break;
                 }

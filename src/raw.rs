@@ -13,7 +13,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -158,30 +158,43 @@ unsafe impl Send for RawSocket {}
 /// briefly, then yields the thread until the holder's call returns. There
 /// is no poisoning: nothing that runs under the lock can leave the socket
 /// half-changed.
+///
+/// The lock word also counts how often the lock was taken (see [`Stamp`]),
+/// so that a task can learn whether anybody has used the socket since its
+/// own call, without taking the lock.
 pub(crate) struct SocketLock<T> {
-    locked: AtomicBool,
+    /// [`LOCKED`], plus twice the number of times the lock was released.
+    word: AtomicUsize,
     value: UnsafeCell<T>,
 }
 
-// SAFETY: the value is only reached through a SocketGuard, and the `locked`
-// flag admits one guard at a time (acquire on lock, release on unlock), so
-// the value moves between threads like a Mutex's: T: Send suffices.
+/// [`SocketLock::word`]: the lock is held.
+const LOCKED: usize = 1;
+
+/// A [`SocketLock`]'s word as one holder left it: equal to the word later
+/// only if nobody has taken the lock since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp(usize);
+
+// SAFETY: the value is only reached through a SocketGuard, and the LOCKED
+// bit admits one guard at a time (set by an RMW, cleared by a release
+// store), so the value moves between threads like a Mutex's: T: Send
+// suffices.
 unsafe impl<T: Send> Sync for SocketLock<T> {}
 
 impl<T> SocketLock<T> {
     pub(crate) fn new(value: T) -> Self {
         SocketLock {
-            locked: AtomicBool::new(false),
+            word: AtomicUsize::new(0),
             value: UnsafeCell::new(value),
         }
     }
 
+    /// Takes the lock. The RMW is sequentially consistent (on x86 every
+    /// locked instruction is), which `unchanged_since` relies on.
+    #[inline]
     pub(crate) fn lock(&self) -> SocketGuard<'_, T> {
-        if self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if self.word.fetch_or(LOCKED, Ordering::SeqCst) & LOCKED != 0 {
             self.lock_contended();
         }
         SocketGuard { lock: self }
@@ -191,7 +204,7 @@ impl<T> SocketLock<T> {
     fn lock_contended(&self) {
         let mut spins = 0u32;
         loop {
-            while self.locked.load(Ordering::Relaxed) {
+            while self.word.load(Ordering::Relaxed) & LOCKED != 0 {
                 if spins < 64 {
                     spins += 1;
                     std::hint::spin_loop();
@@ -199,20 +212,34 @@ impl<T> SocketLock<T> {
                     std::thread::yield_now();
                 }
             }
-            if self
-                .locked
-                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
+            // Setting a bit that is already set changes nothing, so a
+            // failed try leaves the holder's word as it was.
+            if self.word.fetch_or(LOCKED, Ordering::SeqCst) & LOCKED == 0 {
                 return;
             }
         }
+    }
+
+    /// Whether nobody has taken the lock since the guard that gave `stamp`
+    /// was dropped (a sequentially consistent load: see
+    /// `Core::wait` for the other half of the argument).
+    pub(crate) fn unchanged_since(&self, stamp: Stamp) -> bool {
+        self.word.load(Ordering::SeqCst) == stamp.0
     }
 }
 
 /// Access to a [`SocketLock`]'s value; unlocks when dropped.
 pub(crate) struct SocketGuard<'a, T> {
     lock: &'a SocketLock<T>,
+}
+
+impl<T> SocketGuard<'_, T> {
+    /// The word this guard will leave when dropped.
+    pub(crate) fn stamp(&self) -> Stamp {
+        // While the lock is held only the holder changes the word (others'
+        // fetch_or of a set bit leaves it as it is).
+        Stamp(self.lock.word.load(Ordering::Relaxed).wrapping_add(LOCKED))
+    }
 }
 
 impl<T> std::ops::Deref for SocketGuard<'_, T> {
@@ -233,8 +260,14 @@ impl<T> std::ops::DerefMut for SocketGuard<'_, T> {
 }
 
 impl<T> Drop for SocketGuard<'_, T> {
+    #[inline]
     fn drop(&mut self) {
-        self.lock.locked.store(false, Ordering::Release);
+        // LOCKED + 1 clears the bit and carries into the count: one more
+        // release.
+        let word = self.lock.word.load(Ordering::Relaxed);
+        self.lock
+            .word
+            .store(word.wrapping_add(LOCKED), Ordering::Release);
     }
 }
 
@@ -794,5 +827,22 @@ mod tests {
             thread.join().expect("a thread panicked");
         }
         assert_eq!(*lock.lock(), THREADS * ROUNDS);
+    }
+
+    #[test]
+    fn stamp_tells_whether_the_lock_was_taken_since() {
+        let lock = SocketLock::new(());
+        let guard = lock.lock();
+        let stamp = guard.stamp();
+        assert!(!lock.unchanged_since(stamp), "still held");
+        drop(guard);
+        assert!(lock.unchanged_since(stamp), "nobody took it since");
+        let again = lock.lock();
+        assert!(!lock.unchanged_since(stamp), "held by another");
+        let later = again.stamp();
+        drop(again);
+        assert!(!lock.unchanged_since(stamp), "taken and released since");
+        assert!(lock.unchanged_since(later));
+        assert_ne!(stamp, later);
     }
 }

@@ -9,30 +9,48 @@
 //! always looks:
 //!
 //! 1. Every operation is tried first with `ZMQ_DONTWAIT`; only on `EAGAIN`
-//!    does its task wait.
-//! 2. A waiter counts itself in its direction's `waiters`, enables its
-//!    [`Notified`](tokio::sync::futures::Notified), and only then reads
-//!    `ZMQ_EVENTS`. If its bit is set it retries at once.
-//! 3. Otherwise it waits for the first of: the fd's readiness, its
+//!    does its task wait. The failed attempt leaves a stamp: the socket
+//!    lock's word as the attempt released it (the word counts releases).
+//! 2. A waiter enables its [`Notified`](tokio::sync::futures::Notified),
+//!    then counts itself in its direction's `waiters`.
+//! 3. It then reads `ZMQ_EVENTS` and returns at once if its bit is set,
+//!    unless nobody has taken the socket's lock since its failed attempt
+//!    (the lock word still equals the stamp): then that attempt's view is
+//!    still the latest, and the read would only cost a `poll` system call.
+//! 4. Otherwise it waits for the first of: the fd's readiness, its
 //!    direction's `Notify`, or the socket's close token. After the fd fires
 //!    it reads `ZMQ_EVENTS` and calls `clear_ready()`, which keeps any edge
 //!    that arrived after the guard was taken; it returns if its bit is set.
-//! 4. After every successful call, and after every `ZMQ_EVENTS` read, a task
+//! 5. After every successful call, and after every `ZMQ_EVENTS` read, a task
 //!    that sees waiters reads `ZMQ_EVENTS` (if it has not just done so) and
 //!    wakes each direction that has waiters and whose bit is set, its own
 //!    direction included when other tasks wait there (a task never wakes
 //!    itself: tokio would treat that as a yield and wake another worker).
 //!
-//! Why nothing is lost: a waiter's count is incremented before it locks the
-//! socket to read `ZMQ_EVENTS`. A successful call by another task locks the
-//! socket too. If that call comes first, the waiter's `ZMQ_EVENTS` read sees
-//! its effect. If it comes after, the mutex orders the waiter's increment
-//! before the caller's load of the count, so the caller sees the waiter and
-//! wakes it; the waiter's `Notified` was enabled before the increment, so
-//! the wakeup cannot fall between its check and its sleep. A change made by
-//! a libzmq I/O thread arrives as a mailbox command: either the waiter's
-//! `ZMQ_EVENTS` read processes it, or the mailbox was drained by then and
-//! the command produces a new edge.
+//! Why nothing is lost. Tokio's readiness for the fd is set by every edge
+//! and cleared only by a waiter right after its own `ZMQ_EVENTS` read,
+//! which drained the mailbox; an edge that came after that waiter's guard
+//! survives the clear. So a command sent to the socket has either been
+//! processed by a libzmq call under the lock, or its edge has set the
+//! readiness, which wakes every task waiting on the fd and stays set until
+//! a waiter reads `ZMQ_EVENTS` after it.
+//!
+//! A change that a waiter W needs is made by some libzmq call C under the
+//! lock: C processes the command that brings it, or makes it itself. If C
+//! came before W's `ZMQ_EVENTS` read of rule 3 (or, when W skips that read,
+//! before W's failed attempt), W saw the change. If C came after: when W
+//! read `ZMQ_EVENTS`, the lock orders W's count before C's holder's load of
+//! it; when W skipped the read, W's load of the lock word (sequentially
+//! consistent, after W's sequentially consistent increment) did not see C's
+//! lock, so C's lock and its holder's later load of the count (both
+//! sequentially consistent) come after W's increment in their single total
+//! order. Either way C's holder sees W counted. If C succeeded, its task
+//! wakes W by rule 5; if C was a `ZMQ_EVENTS` read, its reader does. If C
+//! was a failed attempt that processed the command, that command's edge
+//! set the readiness (it was not drained before), so W's wait on the fd
+//! ends, or a waiter that reads `ZMQ_EVENTS` first wakes W by rule 5. W's
+//! `Notified` was enabled before its count was visible, so a wakeup cannot
+//! fall between its check and its sleep.
 
 use std::ffi::c_int;
 use std::fmt;
@@ -46,7 +64,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::raw::{self, RawSocket, SocketGuard, SocketLock};
+use crate::raw::{self, RawSocket, SocketGuard, SocketLock, Stamp};
 use crate::{Context, Endpoints, Error, Message, Multipart, Result, SocketType};
 
 /// A direction of readiness.
@@ -71,11 +89,21 @@ impl Want {
 pub(crate) enum Sent {
     /// Every frame went out.
     All,
-    /// Nothing went out: the socket cannot take a message now.
-    Full,
+    /// Nothing went out: the socket cannot take a message now. The stamp
+    /// is the lock's as the attempt left it (see [`Core::wait`]).
+    Full(Stamp),
     /// libzmq failed before frame `unsent`; that frame and those after it
     /// were not sent.
     Failed { error: Error, unsent: usize },
+}
+
+/// What a non-blocking receive did.
+pub(crate) enum Received {
+    /// A whole message is in the caller's `Multipart`.
+    Message,
+    /// Nothing was waiting (`EAGAIN`); the stamp is the lock's as the
+    /// attempt left it (see [`Core::wait`]).
+    Nothing(Stamp),
 }
 
 /// The shared state of one socket.
@@ -223,7 +251,7 @@ impl Core {
     /// Wakes each direction that has waiters and whose bit is in `events`.
     fn wake(&self, events: c_int) {
         for want in [Want::Recv, Want::Send] {
-            if events & want.bit() != 0 && self.waiters[want as usize].load(Ordering::Relaxed) > 0 {
+            if events & want.bit() != 0 && self.waiters[want as usize].load(Ordering::SeqCst) > 0 {
                 self.notify[want as usize].notify_waiters();
             }
         }
@@ -238,7 +266,7 @@ impl Core {
     /// returns and tries; if it fails, it reads `ZMQ_EVENTS` again itself.
     fn wake_others(&self, events: c_int, want: Want) {
         for other in [Want::Recv, Want::Send] {
-            let waiting = self.waiters[other as usize].load(Ordering::Relaxed);
+            let waiting = self.waiters[other as usize].load(Ordering::SeqCst);
             let needed = if other == want { 2 } else { 1 };
             if events & other.bit() != 0 && waiting >= needed {
                 self.notify[other as usize].notify_waiters();
@@ -246,13 +274,15 @@ impl Core {
         }
     }
 
-    /// Rule 4: after a successful call, wake whoever can now proceed. The
-    /// hot path (nobody waiting) costs two relaxed loads, inlined into the
-    /// caller.
+    /// Rule 5: after a successful call, wake whoever can now proceed. The
+    /// hot path (nobody waiting) costs two loads, inlined into the caller.
+    /// They are sequentially consistent, as every load of a waiter count
+    /// after a libzmq call is (plain loads on x86): the module docs say
+    /// why.
     #[inline]
     pub(crate) fn after_success(&self) {
-        if self.waiters[0].load(Ordering::Relaxed) != 0
-            || self.waiters[1].load(Ordering::Relaxed) != 0
+        if self.waiters[0].load(Ordering::SeqCst) != 0
+            || self.waiters[1].load(Ordering::SeqCst) != 0
         {
             self.wake_after_success();
         }
@@ -270,16 +300,19 @@ impl Core {
     /// Receives a whole message without waiting; `Ok(None)` on `EAGAIN`.
     pub(crate) fn recv_now(&self) -> Result<Option<Multipart>> {
         let mut msg = Multipart::new();
-        Ok(self.recv_into(&mut msg)?.then_some(msg))
+        match self.recv_into(&mut msg)? {
+            Received::Message => Ok(Some(msg)),
+            Received::Nothing(_) => Ok(None),
+        }
     }
 
     /// Receives a whole message without waiting into `msg`, reusing its
     /// frames (a proxy's buffer, emptied by a send): libzmq releases what a
     /// frame held before writing to it, and frames the message does not need
     /// are dropped. A new first frame is initialised where it lies, so no
-    /// move follows libzmq's writes. `Ok(false)` on `EAGAIN`: `msg` holds
-    /// no message then.
-    pub(crate) fn recv_into(&self, msg: &mut Multipart) -> Result<bool> {
+    /// move follows libzmq's writes. `Received::Nothing` on `EAGAIN`: `msg`
+    /// holds no message then.
+    pub(crate) fn recv_into(&self, msg: &mut Multipart) -> Result<Received> {
         let guard = self.raw.lock();
         let Some(raw) = self.live(&guard) else {
             return Err(self.closed_error());
@@ -293,9 +326,9 @@ impl Core {
                 None => Message::init_in(slot),
             };
             match retry_eintr(|| raw.recv(frame.raw_mut(), raw::DONTWAIT)) {
-                Ok(()) if !frame.more() => return Ok(true),
+                Ok(()) if !frame.more() => return Ok(Received::Message),
                 Ok(()) => index = 1,
-                Err(raw::EAGAIN) => return Ok(false),
+                Err(raw::EAGAIN) => return Ok(Received::Nothing(guard.stamp())),
                 Err(e) => {
                     msg.truncate(0);
                     return Err(Error::zmq(e, "recv"));
@@ -306,7 +339,7 @@ impl Core {
             let frame = msg.slot(index);
             match retry_eintr(|| raw.recv(frame.raw_mut(), raw::DONTWAIT)) {
                 Ok(()) => {}
-                Err(raw::EAGAIN) if index == 0 => return Ok(false),
+                Err(raw::EAGAIN) if index == 0 => return Ok(Received::Nothing(guard.stamp())),
                 // libzmq makes a message visible only once all its frames
                 // are there, so the rest never waits. Whatever the error,
                 // `msg` is left without a message.
@@ -318,7 +351,7 @@ impl Core {
             index += 1;
             if !frame.more() {
                 msg.truncate(index);
-                return Ok(true);
+                return Ok(Received::Message);
             }
         }
     }
@@ -337,7 +370,7 @@ impl Core {
             };
             return match retry_eintr(|| raw.send(frame.raw_mut(), raw::DONTWAIT)) {
                 Ok(()) => Sent::All,
-                Err(raw::EAGAIN) => Sent::Full,
+                Err(raw::EAGAIN) => Sent::Full(guard.stamp()),
                 Err(e) => Sent::Failed {
                     error: Error::zmq(e, "send"),
                     unsent: 0,
@@ -379,7 +412,7 @@ impl Core {
             // the first frame it takes the rest.
             match retry_eintr(|| raw.send(frame.raw_mut(), flags)) {
                 Ok(()) => {}
-                Err(raw::EAGAIN) if index == 0 => return Sent::Full,
+                Err(raw::EAGAIN) if index == 0 => return Sent::Full(guard.stamp()),
                 Err(e) => {
                     return Sent::Failed {
                         error: Error::zmq(e, "send"),
@@ -418,10 +451,12 @@ impl Core {
 
     /// Waits until `want` may be possible: `ZMQ_EVENTS` showed its bit, or
     /// another task saw it and woke this one. Returns at once if the bit is
-    /// set now.
+    /// set now. `since` is the stamp a failed attempt left, if the wait
+    /// follows one: when nobody has used the socket since, the first
+    /// `ZMQ_EVENTS` read is skipped (rule 3).
     ///
     /// Cancel safe: it takes nothing from the socket.
-    pub(crate) async fn wait(&self, want: Want) -> Result<()> {
+    pub(crate) async fn wait(&self, want: Want, since: Option<Stamp>) -> Result<()> {
         // Rule 2: created before the count is visible to anyone who might
         // notify (a `Notified` receives every `notify_waiters` from its
         // creation on, polled or not), so no notification can be missed.
@@ -433,12 +468,19 @@ impl Core {
         let Some(fd) = &self.fd else {
             return Err(self.closed_error());
         };
-        let events = self.read_events().map_err(|e| self.terminal(e))?;
-        // The failed call and this read may have used up the other
-        // direction's edge: wake it if it can go.
-        self.wake(events & !want.bit());
-        if events & want.bit() != 0 {
-            return Ok(());
+        // Rule 3: after the count is visible (a sequentially consistent
+        // RMW), a sequentially consistent load of the lock word.
+        let skip = since.is_some_and(|stamp| self.raw.unchanged_since(stamp));
+        if !skip {
+            let events = self.read_events().map_err(|e| self.terminal(e))?;
+            // The failed attempt and this read may have processed commands
+            // the other direction waits for. Their edges have set the fd's
+            // readiness, so its waiters wake anyway; waking them here only
+            // spares them a trip through the reactor.
+            self.wake(events & !want.bit());
+            if events & want.bit() != 0 {
+                return Ok(());
+            }
         }
 
         loop {
@@ -481,10 +523,16 @@ impl Core {
 
     /// [`wait`](Core::wait), failing with [`Error::Timeout`] at `deadline`.
     /// A deadline already past still lets the wait look once.
-    pub(crate) async fn wait_until(&self, want: Want, deadline: Option<Instant>) -> Result<()> {
+    pub(crate) async fn wait_until(
+        &self,
+        want: Want,
+        deadline: Option<Instant>,
+        since: Option<Stamp>,
+    ) -> Result<()> {
         match deadline {
-            None => self.wait(want).await,
-            Some(deadline) => match tokio::time::timeout_at(deadline, self.wait(want)).await {
+            None => self.wait(want, since).await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, self.wait(want, since)).await
+            {
                 Ok(result) => result,
                 Err(_) => Err(Error::Timeout),
             },

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::endpoint::{self, Use};
 use crate::options::{self, IntoOptionValue, OptionType, SocketOption};
 use crate::raw;
-use crate::readiness::{Core, Sent, Want};
+use crate::readiness::{Core, Received, Sent, Want};
 use crate::stream::PollState;
 use crate::{Context, Error, Events, Multipart, Result, SocketBuilder, SocketType, TrySendError};
 
@@ -373,11 +373,13 @@ impl Socket {
                     self.core.after_success();
                     return Ok(());
                 }
-                Sent::Full => {
+                Sent::Full(stamp) => {
                     drop(budget);
                     self.core.check_full_after_wait(waited)?;
                     let deadline = *deadline.get_or_insert_with(|| self.core.deadline(Want::Send));
-                    self.core.wait_until(Want::Send, deadline).await?;
+                    self.core
+                        .wait_until(Want::Send, deadline, Some(stamp))
+                        .await?;
                     waited = true;
                 }
                 Sent::Failed { error, .. } => return Err(error),
@@ -450,14 +452,19 @@ impl Socket {
         let mut deadline = None;
         loop {
             let budget = coop_budget().await;
-            if self.core.recv_into(msg)? {
-                budget.made_progress();
-                self.core.after_success();
-                return Ok(());
-            }
+            let stamp = match self.core.recv_into(msg)? {
+                Received::Message => {
+                    budget.made_progress();
+                    self.core.after_success();
+                    return Ok(());
+                }
+                Received::Nothing(stamp) => stamp,
+            };
             drop(budget);
             let deadline = *deadline.get_or_insert_with(|| self.core.deadline(Want::Recv));
-            self.core.wait_until(Want::Recv, deadline).await?;
+            self.core
+                .wait_until(Want::Recv, deadline, Some(stamp))
+                .await?;
         }
     }
 
@@ -516,7 +523,7 @@ impl Socket {
                 self.core.after_success();
                 Ok(())
             }
-            Sent::Full => Err(TrySendError::Full(msg)),
+            Sent::Full(_) => Err(TrySendError::Full(msg)),
             Sent::Failed { error, unsent } => {
                 Err(TrySendError::Failed(error, msg.split_off(unsent)))
             }
@@ -574,7 +581,7 @@ impl Socket {
             if self.events()?.contains(flag) {
                 return Ok(());
             }
-            self.core.wait(want).await?;
+            self.core.wait(want, None).await?;
         }
     }
 

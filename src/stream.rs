@@ -16,7 +16,8 @@ use futures::{Sink, Stream};
 use tokio::task::coop;
 use tokio_util::sync::ReusableBoxFuture;
 
-use crate::readiness::{Core, Sent, Want};
+use crate::raw::Stamp;
+use crate::readiness::{Core, Received, Sent, Want};
 use crate::{Error, Multipart, Result, Socket};
 
 /// The poll-side state of a socket: a pending wait per direction and the
@@ -47,15 +48,16 @@ struct Wait {
     active: bool,
 }
 
-async fn wait_owned(core: Arc<Core>, want: Want) -> Result<()> {
+async fn wait_owned(core: Arc<Core>, want: Want, since: Stamp) -> Result<()> {
     let deadline = core.deadline(want);
-    core.wait_until(want, deadline).await
+    core.wait_until(want, deadline, Some(since)).await
 }
 
 impl Wait {
-    /// Starts waiting (reusing the allocation of an earlier wait).
-    fn start(slot: &mut Option<Wait>, core: &Arc<Core>, want: Want) {
-        let future = wait_owned(Arc::clone(core), want);
+    /// Starts waiting after an attempt that left `since` (reusing the
+    /// allocation of an earlier wait).
+    fn start(slot: &mut Option<Wait>, core: &Arc<Core>, want: Want, since: Stamp) {
+        let future = wait_owned(Arc::clone(core), want, since);
         match slot {
             Some(wait) => {
                 wait.future.set(future);
@@ -101,13 +103,16 @@ impl Stream for Socket {
                 Err(e) => return Poll::Ready(Some(Err(e))),
             }
             let budget = ready!(coop::poll_proceed(cx));
-            match this.core.recv_now() {
-                Ok(Some(msg)) => {
+            let mut msg = Multipart::new();
+            match this.core.recv_into(&mut msg) {
+                Ok(Received::Message) => {
                     budget.made_progress();
                     this.core.after_success();
                     return Poll::Ready(Some(Ok(msg)));
                 }
-                Ok(None) => Wait::start(&mut this.poll.recv_wait, &this.core, Want::Recv),
+                Ok(Received::Nothing(stamp)) => {
+                    Wait::start(&mut this.poll.recv_wait, &this.core, Want::Recv, stamp)
+                }
                 Err(Error::Closed | Error::ContextTerminated) => return Poll::Ready(None),
                 Err(e) => return Poll::Ready(Some(Err(e))),
             }
@@ -137,14 +142,14 @@ impl Socket {
                     self.poll.send_waited = false;
                     self.core.after_success();
                 }
-                Sent::Full => {
+                Sent::Full(stamp) => {
                     if let Err(e) = self.core.check_full_after_wait(self.poll.send_waited) {
                         self.poll.pending = None;
                         self.poll.send_waited = false;
                         return Poll::Ready(Err(e));
                     }
                     self.poll.send_waited = true;
-                    Wait::start(&mut self.poll.send_wait, &self.core, Want::Send);
+                    Wait::start(&mut self.poll.send_wait, &self.core, Want::Send, stamp);
                 }
                 Sent::Failed { error, .. } => {
                     self.poll.pending = None;
