@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::readiness::{Received, Sent};
+use crate::raw::Stamp;
+use crate::readiness::{Received, Sent, Want};
 use crate::{Error, Multipart, Result, Socket};
 
 /// Which way a message goes through a proxy.
@@ -313,10 +314,11 @@ fn ends(sockets: &[Socket; 2], direction: Direction) -> (&Socket, &Socket) {
 /// What a direction of the proxy waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Blocked {
-    /// Its source had no message.
-    Source,
-    /// Its destination could not take the pending message.
-    Destination,
+    /// Its source had no message; the stamp the attempt left.
+    Source(Stamp),
+    /// Its destination could not take the pending message; the stamp the
+    /// attempt left.
+    Destination(Stamp),
     /// Its socket types cannot carry messages this way.
     Never,
 }
@@ -330,8 +332,11 @@ enum Blocked {
 async fn wait(sockets: &[Socket; 2], direction: Direction, blocked: Option<Blocked>) -> Result<()> {
     let (source, destination) = ends(sockets, direction);
     match blocked {
-        Some(Blocked::Source) => source.readable().await,
-        Some(Blocked::Destination) => destination.writable().await,
+        // Straight to the socket's wait, with the failed attempt's stamp:
+        // no `ZMQ_EVENTS` read before sleeping when nobody has used the
+        // socket since (`readable()` would make two).
+        Some(Blocked::Source(stamp)) => source.core.wait(Want::Recv, Some(stamp)).await,
+        Some(Blocked::Destination(stamp)) => destination.core.wait(Want::Send, Some(stamp)).await,
         Some(Blocked::Never) => std::future::pending().await,
         None => Ok(()),
     }
@@ -421,8 +426,8 @@ impl Forwarder<'_> {
             if !self.pending[index] {
                 match source.recv_into(msg) {
                     Ok(Received::Message) => source.after_success(),
-                    Ok(Received::Nothing(_)) => {
-                        result = Ok(Some(Blocked::Source));
+                    Ok(Received::Nothing(stamp)) => {
+                        result = Ok(Some(Blocked::Source(stamp)));
                         break;
                     }
                     Err(e) => {
@@ -448,8 +453,8 @@ impl Forwarder<'_> {
                     messages += 1;
                     bytes += size;
                 }
-                Sent::Full(_) => {
-                    result = Ok(Some(Blocked::Destination));
+                Sent::Full(stamp) => {
+                    result = Ok(Some(Blocked::Destination(stamp)));
                     break;
                 }
                 Sent::Failed { error, unsent } => {
