@@ -186,8 +186,7 @@ impl Core {
     /// Runs `f` on the libzmq socket under the lock.
     pub(crate) fn with_raw<R>(&self, f: impl FnOnce(&RawSocket) -> Result<R>) -> Result<R> {
         let guard = self.raw.lock();
-        match guard.as_ref() {
-            Some(_) if self.ctx.is_shutdown() => Err(Error::ContextTerminated),
+        match self.live(&guard) {
             Some(raw) => f(raw),
             None => Err(self.closed_error()),
         }
@@ -329,10 +328,7 @@ impl Core {
                 Ok(()) if !frame.more() => return Ok(Received::Message),
                 Ok(()) => index = 1,
                 Err(raw::EAGAIN) => return Ok(Received::Nothing(guard.stamp())),
-                Err(e) => {
-                    msg.truncate(0);
-                    return Err(Error::zmq(e, "recv"));
-                }
+                Err(e) => return Err(recv_failed(msg, e)),
             }
         }
         loop {
@@ -341,12 +337,8 @@ impl Core {
                 Ok(()) => {}
                 Err(raw::EAGAIN) if index == 0 => return Ok(Received::Nothing(guard.stamp())),
                 // libzmq makes a message visible only once all its frames
-                // are there, so the rest never waits. Whatever the error,
-                // `msg` is left without a message.
-                Err(e) => {
-                    msg.truncate(0);
-                    return Err(Error::zmq(e, "recv"));
-                }
+                // are there, so the rest never waits.
+                Err(e) => return Err(recv_failed(msg, e)),
             }
             index += 1;
             if !frame.more() {
@@ -363,10 +355,7 @@ impl Core {
         if let Some(frame) = msg.inline_frame() {
             let guard = self.raw.lock();
             let Some(raw) = self.live(&guard) else {
-                return Sent::Failed {
-                    error: self.closed_error(),
-                    unsent: 0,
-                };
+                return self.sent_closed();
             };
             return match retry_eintr(|| raw.send(frame.raw_mut(), raw::DONTWAIT)) {
                 Ok(()) => Sent::All,
@@ -394,10 +383,7 @@ impl Core {
         }
         let guard = self.raw.lock();
         let Some(raw) = self.live(&guard) else {
-            return Sent::Failed {
-                error: self.closed_error(),
-                unsent: 0,
-            };
+            return self.sent_closed();
         };
         for index in 0..frames {
             let flags = if index + 1 < frames {
@@ -422,6 +408,14 @@ impl Core {
             }
         }
         Sent::All
+    }
+
+    /// A send found the socket closed, or its context shut down.
+    fn sent_closed(&self) -> Sent {
+        Sent::Failed {
+            error: self.closed_error(),
+            unsent: 0,
+        }
     }
 
     /// The libzmq socket under `guard`, unless it is closed or its context
@@ -560,6 +554,12 @@ impl fmt::Debug for Core {
             .field("closed", &self.is_closed())
             .finish()
     }
+}
+
+/// A receive failed: whatever the error, `msg` is left without a message.
+fn recv_failed(msg: &mut Multipart, errno: raw::Errno) -> Error {
+    msg.truncate(0);
+    Error::zmq(errno, "recv")
 }
 
 /// Retries a libzmq call interrupted by a signal.
