@@ -14,6 +14,10 @@
 //!                    COUNT messages of 16 B (zmq_proxy for sync;
 //!                    BURST=N sets the async proxy's burst)
 //!   ENDPOINT  where thr and lat bind [default: inproc://profile]
+//!
+//!   UNCONSTRAINED=1 runs async thr's two tasks outside Tokio's cooperative
+//!   budget (`tokio::task::unconstrained`), to measure what the budget's
+//!   yields cost.
 //! ```
 //!
 //! Instructions per message are the difference of two runs, so that set-up
@@ -24,6 +28,8 @@
 //! valgrind --tool=callgrind target/release/examples/profile async thr 100000
 //! perf record -e cpu-clock target/release/examples/profile async thr 4000000
 //! strace -f -c target/release/examples/profile async lat 2000 'tcp://127.0.0.1:*'
+//! perf stat -e task-clock target/release/examples/profile async thr 3000000
+//! UNCONSTRAINED=1 perf stat -e task-clock target/release/examples/profile async thr 3000000
 //! ```
 
 use std::num::NonZeroUsize;
@@ -102,7 +108,32 @@ fn env_number(name: &str) -> Result<Option<NonZeroUsize>, String> {
     }
 }
 
+/// Whether `UNCONSTRAINED=1` is set.
+fn env_unconstrained() -> Result<bool, String> {
+    match std::env::var("UNCONSTRAINED") {
+        Ok(value) if value == "1" => Ok(true),
+        Ok(value) if value.is_empty() => Ok(false),
+        Ok(value) => Err(format!("UNCONSTRAINED={value:?}: expected 1 or unset")),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Runs `side` as a task, outside the cooperative budget if `unconstrained`.
+fn spawn_side<T: Send + 'static>(
+    unconstrained: bool,
+    side: impl std::future::Future<Output = T> + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    tokio::spawn(async move {
+        if unconstrained {
+            tokio::task::unconstrained(side).await
+        } else {
+            side.await
+        }
+    })
+}
+
 fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), String> {
+    let unconstrained = env_unconstrained()?;
     let workers = env_number("WORKERS")?.map_or(2, NonZeroUsize::get);
     let burst = env_number("BURST")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -118,13 +149,13 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
                 let bound = pull.bind(endpoint)?;
                 let push = ctx.socket(SocketType::Push)?;
                 push.connect(&bound)?;
-                let sending = tokio::spawn(async move {
+                let sending = spawn_side(unconstrained, async move {
                     for _ in 0..count {
                         push.send(&PAYLOAD).await?;
                     }
                     Ok::<_, zmq_tokio::Error>(push)
                 });
-                let receiving = tokio::spawn(async move {
+                let receiving = spawn_side(unconstrained, async move {
                     for _ in 0..count {
                         std::hint::black_box(pull.recv().await?);
                     }
