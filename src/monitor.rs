@@ -648,7 +648,7 @@ fn drain(reader: &Socket) {
             let mut frame = RawMsg::new();
             loop {
                 match raw.recv(&mut frame, 0) {
-                    Ok(()) => break,
+                    Ok(_) => break,
                     Err(raw::EINTR) => continue,
                     Err(e) => return Err(Error::zmq(e, "recv")),
                 }

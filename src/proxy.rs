@@ -425,7 +425,7 @@ impl Forwarder<'_> {
             }
             if !self.pending[index] {
                 match source.recv_into(msg) {
-                    Ok(Received::Message) => source.after_success(),
+                    Ok(Received::Message { .. }) => source.after_success(),
                     Ok(Received::Nothing(stamp)) => {
                         result = Ok(Some(Blocked::Source(stamp)));
                         break;
@@ -447,7 +447,7 @@ impl Forwarder<'_> {
             }
             let size: u64 = msg.iter().map(|frame| frame.len() as u64).sum();
             match destination.send_now(msg) {
-                Sent::All => {
+                Sent::All { .. } => {
                     destination.after_success();
                     self.pending[index] = false;
                     messages += 1;

@@ -302,8 +302,9 @@ impl RawSocket {
     }
 
     /// Sends one frame. On success libzmq has taken the content and left
-    /// `msg` empty; on failure `msg` is unchanged.
-    pub(crate) fn send(&self, msg: &mut RawMsg, flags: c_int) -> Result<(), Errno> {
+    /// `msg` empty, and `Ok` has the frame's size in bytes (capped at
+    /// `i32::MAX` by libzmq); on failure `msg` is unchanged.
+    pub(crate) fn send(&self, msg: &mut RawMsg, flags: c_int) -> Result<usize, Errno> {
         // SAFETY: live socket; msg.msg is an initialised zmq_msg_t we hold
         // exclusively (&mut), which libzmq may nullify.
         let rc = unsafe { sys::zmq_msg_send(msg.msg.get_mut(), self.ptr(), flags) };
@@ -313,12 +314,14 @@ impl RawSocket {
             // libzmq nullified it: an empty message, not shared, that
             // needs no close.
             msg.set_state(SENT);
-            Ok(())
+            // Not -1, so not negative: a size.
+            Ok(rc as usize)
         }
     }
 
-    /// Receives one frame into `msg` (whose old content libzmq releases).
-    pub(crate) fn recv(&self, msg: &mut RawMsg, flags: c_int) -> Result<(), Errno> {
+    /// Receives one frame into `msg` (whose old content libzmq releases);
+    /// `Ok` has its size in bytes (capped at `i32::MAX` by libzmq).
+    pub(crate) fn recv(&self, msg: &mut RawMsg, flags: c_int) -> Result<usize, Errno> {
         // SAFETY: live socket; msg.msg is an initialised zmq_msg_t we hold
         // exclusively (&mut).
         let rc = unsafe { sys::zmq_msg_recv(msg.msg.get_mut(), self.ptr(), flags) };
@@ -329,7 +332,8 @@ impl RawSocket {
         if rc == -1 {
             Err(last_errno())
         } else {
-            Ok(())
+            // Not -1, so not negative: a size.
+            Ok(rc as usize)
         }
     }
 

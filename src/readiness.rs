@@ -87,8 +87,8 @@ impl Want {
 
 /// What a non-blocking send did.
 pub(crate) enum Sent {
-    /// Every frame went out.
-    All,
+    /// Every frame went out: `bytes` in all.
+    All { bytes: usize },
     /// Nothing went out: the socket cannot take a message now. The stamp
     /// is the lock's as the attempt left it (see [`Core::wait`]).
     Full(Stamp),
@@ -99,8 +99,9 @@ pub(crate) enum Sent {
 
 /// What a non-blocking receive did.
 pub(crate) enum Received {
-    /// A whole message is in the caller's `Multipart`.
-    Message,
+    /// A whole message of `bytes` (all frames) is in the caller's
+    /// `Multipart`.
+    Message { bytes: usize },
     /// Nothing was waiting (`EAGAIN`); the stamp is the lock's as the
     /// attempt left it (see [`Core::wait`]).
     Nothing(Stamp),
@@ -300,7 +301,7 @@ impl Core {
     pub(crate) fn recv_now(&self) -> Result<Option<Multipart>> {
         let mut msg = Multipart::new();
         match self.recv_into(&mut msg)? {
-            Received::Message => Ok(Some(msg)),
+            Received::Message { .. } => Ok(Some(msg)),
             Received::Nothing(_) => Ok(None),
         }
     }
@@ -317,6 +318,7 @@ impl Core {
             return Err(self.closed_error());
         };
         let mut index = 0;
+        let mut bytes = 0;
         // The first frame of a message stored inline (the common case)
         // goes without the frame loop.
         if let Some(slot) = msg.inline_slot() {
@@ -325,8 +327,8 @@ impl Core {
                 None => Message::init_in(slot),
             };
             match retry_eintr(|| raw.recv(frame.raw_mut(), raw::DONTWAIT)) {
-                Ok(()) if !frame.more() => return Ok(Received::Message),
-                Ok(()) => index = 1,
+                Ok(size) if !frame.more() => return Ok(Received::Message { bytes: size }),
+                Ok(size) => (index, bytes) = (1, size),
                 Err(raw::EAGAIN) => return Ok(Received::Nothing(guard.stamp())),
                 Err(e) => return Err(recv_failed(msg, e)),
             }
@@ -334,7 +336,7 @@ impl Core {
         loop {
             let frame = msg.slot(index);
             match retry_eintr(|| raw.recv(frame.raw_mut(), raw::DONTWAIT)) {
-                Ok(()) => {}
+                Ok(size) => bytes += size,
                 Err(raw::EAGAIN) if index == 0 => return Ok(Received::Nothing(guard.stamp())),
                 // libzmq makes a message visible only once all its frames
                 // are there, so the rest never waits.
@@ -343,7 +345,7 @@ impl Core {
             index += 1;
             if !frame.more() {
                 msg.truncate(index);
-                return Ok(Received::Message);
+                return Ok(Received::Message { bytes });
             }
         }
     }
@@ -358,7 +360,7 @@ impl Core {
                 return self.sent_closed();
             };
             return match retry_eintr(|| raw.send(frame.raw_mut(), raw::DONTWAIT)) {
-                Ok(()) => Sent::All,
+                Ok(bytes) => Sent::All { bytes },
                 Err(raw::EAGAIN) => Sent::Full(guard.stamp()),
                 Err(e) => Sent::Failed {
                     error: Error::zmq(e, "send"),
@@ -385,6 +387,7 @@ impl Core {
         let Some(raw) = self.live(&guard) else {
             return self.sent_closed();
         };
+        let mut bytes = 0;
         for index in 0..frames {
             let flags = if index + 1 < frames {
                 raw::DONTWAIT | raw::SNDMORE
@@ -397,7 +400,7 @@ impl Core {
             // The high-water mark counts whole messages: once libzmq takes
             // the first frame it takes the rest.
             match retry_eintr(|| raw.send(frame.raw_mut(), flags)) {
-                Ok(()) => {}
+                Ok(size) => bytes += size,
                 Err(raw::EAGAIN) if index == 0 => return Sent::Full(guard.stamp()),
                 Err(e) => {
                     return Sent::Failed {
@@ -407,7 +410,7 @@ impl Core {
                 }
             }
         }
-        Sent::All
+        Sent::All { bytes }
     }
 
     /// A send found the socket closed, or its context shut down.
@@ -563,7 +566,7 @@ fn recv_failed(msg: &mut Multipart, errno: raw::Errno) -> Error {
 }
 
 /// Retries a libzmq call interrupted by a signal.
-fn retry_eintr(mut call: impl FnMut() -> Result<(), raw::Errno>) -> Result<(), raw::Errno> {
+fn retry_eintr<T>(mut call: impl FnMut() -> Result<T, raw::Errno>) -> Result<T, raw::Errno> {
     loop {
         match call() {
             Err(raw::EINTR) => continue,

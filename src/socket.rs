@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::budget::budget;
 use crate::endpoint::{self, Use};
 use crate::options::{self, IntoOptionValue, OptionType, SocketOption};
 use crate::raw;
@@ -366,10 +367,10 @@ impl Socket {
         let mut deadline = None;
         loop {
             // Before the attempt, so that yielding cannot lose anything.
-            let budget = coop_budget().await;
+            let budget = budget().await;
             match self.core.send_now(&mut msg) {
-                Sent::All => {
-                    budget.made_progress();
+                Sent::All { bytes } => {
+                    budget.made_progress(bytes);
                     self.core.after_success();
                     return Ok(());
                 }
@@ -451,10 +452,10 @@ impl Socket {
     pub async fn recv_into(&self, msg: &mut Multipart) -> Result<()> {
         let mut deadline = None;
         loop {
-            let budget = coop_budget().await;
+            let budget = budget().await;
             let stamp = match self.core.recv_into(msg)? {
-                Received::Message => {
-                    budget.made_progress();
+                Received::Message { bytes } => {
+                    budget.made_progress(bytes);
                     self.core.after_success();
                     return Ok(());
                 }
@@ -519,7 +520,7 @@ impl Socket {
     pub fn try_send(&self, msg: impl Into<Multipart>) -> Result<(), TrySendError> {
         let mut msg = msg.into();
         match self.core.send_now(&mut msg) {
-            Sent::All => {
+            Sent::All { .. } => {
                 self.core.after_success();
                 Ok(())
             }
@@ -668,14 +669,4 @@ fn single_frame(msg: Multipart) -> Result<crate::Message> {
             reason: format!("expected a single-frame message, got {frames} frames").into(),
         }),
     }
-}
-
-/// Takes a unit of the task's cooperative budget before an attempt, or
-/// yields to the scheduler first when the budget is spent: a task that
-/// always finds a message ready must still let others run. The unit is
-/// given back when the guard is dropped without
-/// [`made_progress`](tokio::task::coop::RestoreOnPending::made_progress),
-/// so only a message sent or received spends budget, not a wait.
-async fn coop_budget() -> tokio::task::coop::RestoreOnPending {
-    std::future::poll_fn(tokio::task::coop::poll_proceed).await
 }

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use futures::{Sink, Stream};
-use tokio::task::coop;
 use tokio_util::sync::ReusableBoxFuture;
 
+use crate::budget::poll_budget;
 use crate::raw::Stamp;
 use crate::readiness::{Core, Received, Sent, Want};
 use crate::{Error, Multipart, Result, Socket};
@@ -102,11 +102,11 @@ impl Stream for Socket {
                 Err(Error::Closed | Error::ContextTerminated) => return Poll::Ready(None),
                 Err(e) => return Poll::Ready(Some(Err(e))),
             }
-            let budget = ready!(coop::poll_proceed(cx));
+            let budget = ready!(poll_budget(cx));
             let mut msg = Multipart::new();
             match this.core.recv_into(&mut msg) {
-                Ok(Received::Message) => {
-                    budget.made_progress();
+                Ok(Received::Message { bytes }) => {
+                    budget.made_progress(bytes);
                     this.core.after_success();
                     return Poll::Ready(Some(Ok(msg)));
                 }
@@ -131,13 +131,13 @@ impl Socket {
                 self.poll.pending = None;
                 return Poll::Ready(Err(e));
             }
-            let budget = ready!(coop::poll_proceed(cx));
+            let budget = ready!(poll_budget(cx));
             let Some(msg) = self.poll.pending.as_mut() else {
                 unreachable!("checked above")
             };
             match self.core.send_now(msg) {
-                Sent::All => {
-                    budget.made_progress();
+                Sent::All { bytes } => {
+                    budget.made_progress(bytes);
                     self.poll.pending = None;
                     self.poll.send_waited = false;
                     self.core.after_success();
