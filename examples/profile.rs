@@ -8,13 +8,14 @@
 //!
 //!   SIDE      async (zmq-tokio, two tasks on a 2-worker runtime; WORKERS=N
 //!             to change) or sync (the zmq crate, two threads)
-//!   WORKLOAD  thr    PUSH -> PULL, COUNT messages of 16 B
-//!             lat    REQ <-> REP, COUNT round trips of 16 B
+//!   WORKLOAD  thr    PUSH -> PULL, COUNT messages of SIZE bytes
+//!             lat    REQ <-> REP, COUNT round trips of SIZE bytes
 //!             proxy  PUSH -> (PULL | proxy | PUSH) -> PULL over inproc,
-//!                    COUNT messages of 16 B (zmq_proxy for sync;
+//!                    COUNT messages of SIZE bytes (zmq_proxy for sync;
 //!                    BURST=N sets the async proxy's burst)
 //!   ENDPOINT  where thr and lat bind [default: inproc://profile]
 //!
+//!   SIZE=N sets the payload's size in bytes [default: 16].
 //!   UNCONSTRAINED=1 runs async thr's two tasks outside Tokio's cooperative
 //!   budget (`tokio::task::unconstrained`), to measure what the budget's
 //!   yields cost.
@@ -37,7 +38,14 @@ use std::process::ExitCode;
 
 use zmq_tokio::{Context, SocketType};
 
-const PAYLOAD: [u8; 16] = [7; 16];
+/// The payload's size in bytes unless `SIZE=N` says otherwise.
+const DEFAULT_SIZE: usize = 16;
+
+/// The payload every message carries: `SIZE` bytes (16 by default).
+fn payload() -> Result<Vec<u8>, String> {
+    let size = env_number("SIZE")?.map_or(DEFAULT_SIZE, NonZeroUsize::get);
+    Ok(vec![7; size])
+}
 
 #[derive(Clone, Copy)]
 enum Workload {
@@ -136,6 +144,7 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
     let unconstrained = env_unconstrained()?;
     let workers = env_number("WORKERS")?.map_or(2, NonZeroUsize::get);
     let burst = env_number("BURST")?;
+    let payload = payload()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -151,7 +160,7 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
                 push.connect(&bound)?;
                 let sending = spawn_side(unconstrained, async move {
                     for _ in 0..count {
-                        push.send(&PAYLOAD).await?;
+                        push.send(&payload[..]).await?;
                     }
                     Ok::<_, zmq_tokio::Error>(push)
                 });
@@ -178,7 +187,7 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
                 });
                 let asking = tokio::spawn(async move {
                     for _ in 0..count {
-                        req.send(&PAYLOAD).await?;
+                        req.send(&payload[..]).await?;
                         std::hint::black_box(req.recv().await?);
                     }
                     Ok::<_, zmq_tokio::Error>(req)
@@ -203,7 +212,7 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
                 pull.connect("inproc://profile-back")?;
                 let sending = tokio::spawn(async move {
                     for _ in 0..count {
-                        push.send(&PAYLOAD).await?;
+                        push.send(&payload[..]).await?;
                     }
                     Ok::<_, zmq_tokio::Error>(push)
                 });
@@ -222,6 +231,7 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
 
 fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), String> {
     let zmq = |e: zmq::Error| e.to_string();
+    let payload = payload()?;
     let ctx = zmq::Context::new();
     let (first, second) = match workload {
         Workload::Thr => (zmq::PULL, zmq::PUSH),
@@ -239,7 +249,7 @@ fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), Stri
             let pull = ctx.socket(zmq::PULL).map_err(zmq)?;
             pull.connect("inproc://profile-back").map_err(zmq)?;
             let sending =
-                std::thread::spawn(move || (0..count).try_for_each(|_| push.send(&PAYLOAD[..], 0)));
+                std::thread::spawn(move || (0..count).try_for_each(|_| push.send(&payload[..], 0)));
             let mut msg = zmq::Message::new();
             for _ in 0..count {
                 pull.recv(&mut msg, 0).map_err(zmq)?;
@@ -268,7 +278,7 @@ fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), Stri
                 Ok(())
             });
             for _ in 0..count {
-                connecter.send(&PAYLOAD[..], 0).map_err(zmq)?;
+                connecter.send(&payload[..], 0).map_err(zmq)?;
                 connecter.recv(&mut msg, 0).map_err(zmq)?;
             }
             echo
@@ -276,7 +286,7 @@ fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), Stri
         _ => {
             let push = connecter;
             let sending = std::thread::spawn(move || -> zmq::Result<()> {
-                (0..count).try_for_each(|_| push.send(&PAYLOAD[..], 0))
+                (0..count).try_for_each(|_| push.send(&payload[..], 0))
             });
             for _ in 0..count {
                 binder.recv(&mut msg, 0).map_err(zmq)?;
