@@ -445,13 +445,14 @@ impl Forwarder<'_> {
                     }
                 }
             }
-            let size: u64 = msg.iter().map(|frame| frame.len() as u64).sum();
             match destination.send_now(msg) {
-                Sent::All { .. } => {
+                // libzmq reports the sizes (as zmq_msg_send's result), so
+                // no frame is asked for its size before the send.
+                Sent::All { bytes: size } => {
                     destination.after_success();
                     self.pending[index] = false;
                     messages += 1;
-                    bytes += size;
+                    bytes += size as u64;
                 }
                 Sent::Full(stamp) => {
                     result = Ok(Some(Blocked::Destination(stamp)));
