@@ -31,7 +31,7 @@ use tokio::task::coop::{self, RestoreOnPending};
 const UNIT: u32 = 8;
 
 /// An operation owes one more eighth of a unit per this many bytes.
-pub(crate) const BYTES_PER_EIGHTH: usize = 2048;
+const BYTES_PER_EIGHTH: usize = 2048;
 
 thread_local! {
     /// Eighths of a unit this thread's operations owe and have not paid.
@@ -103,56 +103,24 @@ mod tests {
         assert_eq!(cost(usize::MAX), UNIT);
     }
 
-    /// A task that always finds messages ready yields after 128 units'
-    /// worth, plus what the thread may owe before it pays its first unit:
-    /// 8 + 128 * 8 messages of 16 B, 1 + 128 of 64 KiB.
-    #[test]
-    fn a_task_that_never_waits_still_yields() {
-        for (bytes, expected) in [(16, 8 + 128 * 8), (65536, 1 + 128)] {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .expect("runtime");
-            let moved = rt.block_on(async {
-                OWED.set(0);
-                let mut moved = 0;
-                // poll_budget returns Pending (and wakes the task) when the
-                // budget is spent; count the attempts until then.
-                std::future::poll_fn(|cx| loop {
-                    match poll_budget(cx) {
-                        Poll::Ready(budget) => {
-                            budget.made_progress(bytes);
-                            moved += 1;
-                        }
-                        Poll::Pending => return Poll::Ready(()),
-                    }
-                })
-                .await;
-                moved
-            });
-            assert_eq!(moved, expected, "messages of {bytes} B before a yield");
-        }
-    }
-
-    #[test]
-    fn an_attempt_that_moves_nothing_gives_its_unit_back() {
+    /// Messages of `bytes` moved, starting with `owed` eighths owed on
+    /// the thread, before `poll_budget` yields in a task's first poll;
+    /// `before` runs first in that poll.
+    fn moved_before_yield(owed: u32, bytes: usize, before: fn(&mut Context<'_>)) -> u32 {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
-        let moved = rt.block_on(async {
-            OWED.set(UNIT);
+        rt.block_on(async {
+            OWED.set(owed);
             let mut moved = 0;
+            // poll_budget returns Pending (and wakes the task) when the
+            // budget is spent; count the attempts until then.
             std::future::poll_fn(|cx| {
-                // A unit taken and given back, many times over: no yield.
-                for _ in 0..1000 {
-                    let Poll::Ready(budget) = poll_budget(cx) else {
-                        panic!("yielded although nothing was spent");
-                    };
-                    drop(budget);
-                }
+                before(cx);
                 loop {
                     match poll_budget(cx) {
                         Poll::Ready(budget) => {
-                            budget.made_progress(65536);
+                            budget.made_progress(bytes);
                             moved += 1;
                         }
                         Poll::Pending => return Poll::Ready(()),
@@ -161,6 +129,30 @@ mod tests {
             })
             .await;
             moved
+        })
+    }
+
+    /// A task that always finds messages ready yields after 128 units'
+    /// worth, plus what the thread may owe before it pays its first unit:
+    /// 8 + 128 * 8 messages of 16 B, 1 + 128 of 64 KiB.
+    #[test]
+    fn a_task_that_never_waits_still_yields() {
+        for (bytes, expected) in [(16, 8 + 128 * 8), (65536, 1 + 128)] {
+            let moved = moved_before_yield(0, bytes, |_| {});
+            assert_eq!(moved, expected, "messages of {bytes} B before a yield");
+        }
+    }
+
+    #[test]
+    fn an_attempt_that_moves_nothing_gives_its_unit_back() {
+        let moved = moved_before_yield(UNIT, 65536, |cx| {
+            // A unit taken and given back, many times over: no yield.
+            for _ in 0..1000 {
+                let Poll::Ready(budget) = poll_budget(cx) else {
+                    panic!("yielded although nothing was spent");
+                };
+                drop(budget);
+            }
         });
         assert_eq!(moved, 128);
     }
