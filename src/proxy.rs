@@ -446,8 +446,9 @@ impl Forwarder<'_> {
                 }
             }
             match destination.send_now(msg) {
-                // libzmq reports the sizes (as zmq_msg_send's result), so
-                // no frame is asked for its size before the send.
+                // libzmq reports the sizes (as zmq_msg_send's result, each
+                // capped at i32::MAX), so no frame is asked for its size
+                // before the send.
                 Sent::All { bytes: size } => {
                     destination.after_success();
                     self.pending[index] = false;
