@@ -13,6 +13,11 @@
 //!             proxy  PUSH -> (PULL | proxy | PUSH) -> PULL over inproc,
 //!                    COUNT messages of SIZE bytes (zmq_proxy for sync;
 //!                    BURST=N sets the async proxy's burst)
+//!             tcplat COUNT round trips of SIZE bytes over a plain
+//!                    loopback TCP connection, without libzmq: Tokio's
+//!                    `TcpStream` in two tasks, or std's in two threads.
+//!                    What waiting in Tokio's reactor and waking a thread
+//!                    cost on the machine, apart from libzmq
 //!   ENDPOINT  where thr and lat bind [default: inproc://profile]
 //!
 //!   SIZE=N sets the payload's size in bytes [default: 16].
@@ -29,6 +34,7 @@
 //! valgrind --tool=callgrind target/release/examples/profile async thr 100000
 //! perf record -e cpu-clock target/release/examples/profile async thr 4000000
 //! strace -f -c target/release/examples/profile async lat 2000 'tcp://127.0.0.1:*'
+//! /usr/bin/time target/release/examples/profile sync tcplat 10000
 //! perf stat -e task-clock target/release/examples/profile async thr 3000000
 //! UNCONSTRAINED=1 perf stat -e task-clock target/release/examples/profile async thr 3000000
 //! ```
@@ -52,6 +58,7 @@ enum Workload {
     Thr,
     Lat,
     Proxy,
+    TcpLat,
 }
 
 fn main() -> ExitCode {
@@ -71,7 +78,9 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("profile: {e}\nusage: profile async|sync thr|lat|proxy COUNT [ENDPOINT]");
+            eprintln!(
+                "profile: {e}\nusage: profile async|sync thr|lat|proxy|tcplat COUNT [ENDPOINT]"
+            );
             ExitCode::from(2)
         }
     }
@@ -92,13 +101,23 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
         "thr" => Workload::Thr,
         "lat" => Workload::Lat,
         "proxy" => Workload::Proxy,
-        other => return Err(format!("unknown workload {other:?} (thr, lat or proxy)")),
+        "tcplat" => Workload::TcpLat,
+        other => {
+            return Err(format!(
+                "unknown workload {other:?} (thr, lat, proxy or tcplat)"
+            ))
+        }
     };
     let count = count
         .parse()
         .map_err(|e| format!("COUNT {count:?} is not a number: {e}"))?;
     let endpoint = match rest {
         [] => "inproc://profile".to_owned(),
+        [endpoint] if matches!(workload, Workload::TcpLat) => {
+            return Err(format!(
+                "tcplat takes no ENDPOINT (it connects to 127.0.0.1 on a port of its own), got {endpoint:?}"
+            ))
+        }
         [endpoint] => endpoint.clone(),
         _ => return Err("too many arguments".into()),
     };
@@ -150,6 +169,9 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
+    if let Workload::TcpLat = workload {
+        return rt.block_on(tcp_lat_async(count, payload));
+    }
     rt.block_on(async move {
         let ctx = Context::new();
         match workload {
@@ -223,6 +245,8 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
                 control.terminate();
                 running.await.expect("proxy panicked")?;
             }
+            // Run without libzmq above.
+            Workload::TcpLat => {}
         }
         Ok::<_, zmq_tokio::Error>(())
     })
@@ -234,6 +258,7 @@ fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), Stri
     let payload = payload()?;
     let ctx = zmq::Context::new();
     let (first, second) = match workload {
+        Workload::TcpLat => return tcp_lat_sync(count, payload),
         Workload::Thr => (zmq::PULL, zmq::PUSH),
         Workload::Lat => (zmq::REP, zmq::REQ),
         Workload::Proxy => {
@@ -295,4 +320,62 @@ fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), Stri
         }
     };
     other.join().expect("peer thread panicked").map_err(zmq)
+}
+
+/// `tcplat` for Tokio: an echoing task and an asking task on one loopback
+/// TCP connection (`TCP_NODELAY`, as libzmq sets), `count` round trips of
+/// `payload`.
+async fn tcp_lat_async(count: usize, mut payload: Vec<u8>) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io = |e: std::io::Error| format!("tcplat: {e}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(io)?;
+    let address = listener.local_addr().map_err(io)?;
+    let mut request = vec![0; payload.len()];
+    let echo = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        for _ in 0..count {
+            stream.read_exact(&mut request).await?;
+            stream.write_all(&request).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let mut stream = tokio::net::TcpStream::connect(address).await.map_err(io)?;
+    stream.set_nodelay(true).map_err(io)?;
+    let asking = tokio::spawn(async move {
+        for _ in 0..count {
+            stream.write_all(&payload).await?;
+            stream.read_exact(&mut payload).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    asking.await.expect("client panicked").map_err(io)?;
+    echo.await.expect("server panicked").map_err(io)
+}
+
+/// `tcplat` for std: the same with blocking calls on two threads.
+fn tcp_lat_sync(count: usize, mut payload: Vec<u8>) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let io = |e: std::io::Error| format!("tcplat: {e}");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
+    let address = listener.local_addr().map_err(io)?;
+    let mut request = vec![0; payload.len()];
+    let echo = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept()?;
+        stream.set_nodelay(true)?;
+        for _ in 0..count {
+            stream.read_exact(&mut request)?;
+            stream.write_all(&request)?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let mut stream = std::net::TcpStream::connect(address).map_err(io)?;
+    stream.set_nodelay(true).map_err(io)?;
+    for _ in 0..count {
+        stream.write_all(&payload).map_err(io)?;
+        stream.read_exact(&mut payload).map_err(io)?;
+    }
+    echo.join().expect("server panicked").map_err(io)
 }
