@@ -434,6 +434,7 @@ async fn watch_progress(what: &str, progress: &AtomicU64, total: u64) {
     loop {
         let now = progress.load(Ordering::SeqCst);
         if now >= total {
+            eprintln!("{what} ({}): {total} in {:?}", flavour(), start.elapsed());
             return;
         }
         if now != last {
@@ -744,7 +745,7 @@ macro_rules! on_both_runtimes {
     )*};
 }
 
-const CASE1_TOTAL: u64 = 5_000;
+const CASE1_TOTAL: u64 = 20_000;
 
 on_both_runtimes! {
     case1_recv_timeout_loop_beside_sender_tcp => sender_beside_failing_receiver(
@@ -851,8 +852,9 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
                         socket.unbind(&elsewhere).unwrap_err();
                     }
                 }
+                // No yield: the tighter the loop, the likelier a call
+                // drains the mailbox before the reactor harvests the edge.
                 calls.fetch_add(1, Ordering::SeqCst);
-                std::thread::yield_now();
             }
         })
     };
@@ -861,6 +863,7 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 
+    let start = Instant::now();
     for round in 0..rounds {
         let waiter = {
             let socket = Arc::clone(&socket);
@@ -899,13 +902,18 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
             }
         }
     }
+    eprintln!(
+        "{what} ({}): {rounds} rounds in {:?}",
+        flavour(),
+        start.elapsed()
+    );
     stop.store(true, Ordering::SeqCst);
     drain.join().unwrap();
     drop(go);
     pusher.join().unwrap();
 }
 
-const CASE3_ROUNDS: u64 = 10;
+const CASE3_ROUNDS: u64 = 60;
 
 on_both_runtimes! {
     case3_recv_beside_events_reader_tcp => waiter_beside_drainer(
@@ -1044,7 +1052,7 @@ async fn duplex_with_acks(transport: Transport, how: DuplexHow, total: u64) {
     peer_thread.join().unwrap();
 }
 
-const CASE5_TOTAL: u64 = 20_000;
+const CASE5_TOTAL: u64 = 50_000;
 
 on_both_runtimes! {
     case5_duplex_with_acks_inproc => duplex_with_acks(
