@@ -247,6 +247,29 @@ fn spawn_stream_reader(
     })
 }
 
+/// A thread that keeps calling into `socket` without sending or receiving
+/// (`get(EVENTS)`, a failing `unbind`) until `stop`. Each call processes
+/// the socket's commands, which drains the edge a waiter may need: the
+/// caller must wake the waiters (issue #12).
+fn spawn_drainer(socket: Arc<Socket>, stop: CancellationToken) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut i = 0u64;
+        while !stop.is_cancelled() {
+            if i % 2 == 0 {
+                socket.get(options::EVENTS).unwrap();
+            } else {
+                socket
+                    .unbind("inproc://shared-stream-never-bound")
+                    .unwrap_err();
+            }
+            i += 1;
+            if i % 16 == 0 {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    })
+}
+
 /// A `SocketStream` of a PULL socket beside a `recv` task, a
 /// `readable` + `try_recv` task and a thread polling `try_recv`, all on the
 /// same `Arc<Socket>`: every message once, and the stream gets its share.
@@ -296,6 +319,7 @@ async fn stream_beside_receivers(transport: Transport, total: u64) {
             }
         })
     };
+    let drainer = spawn_drainer(Arc::clone(&pull), stop.clone());
     let sender = spawn_sender(Arc::clone(&push), Arc::clone(&flow), 0..total);
 
     watch(&what, &[(&flow, total)]).await;
@@ -309,12 +333,14 @@ async fn stream_beside_receivers(transport: Transport, total: u64) {
     })
     .await;
     poller.join().unwrap();
+    drainer.join().unwrap();
     flow.assert_complete(total);
 }
 
 /// A `SocketSink` on a PUSH socket beside a `send` task and a `try_send` +
-/// `writable` task on the same `Arc<Socket>` (`SNDHWM` 5, so all three
-/// wait for room): every message once, each sender's in order.
+/// `writable` task and a draining thread on the same `Arc<Socket>`
+/// (`SNDHWM` 5, so all three senders wait for room): every message once,
+/// each sender's in order.
 async fn sink_beside_senders(transport: Transport, per_sender: u64) {
     let what = format!("SocketSink beside send and try_send/writable over {transport:?}");
     let ctx = Context::new();
@@ -324,6 +350,9 @@ async fn sink_beside_senders(transport: Transport, per_sender: u64) {
     push.connect(&endpoint).unwrap();
     let flow = Seen::new("push->pull");
     let total = 3 * per_sender;
+    let stop = CancellationToken::new();
+    let _stop_on_drop = stop.clone().drop_guard();
+    let drainer = spawn_drainer(Arc::clone(&push), stop.clone());
 
     // Sender k sends the numbers n with n % 3 == k, in increasing order.
     let sink = {
@@ -392,6 +421,8 @@ async fn sink_beside_senders(transport: Transport, per_sender: u64) {
         reader.await.unwrap();
     })
     .await;
+    stop.cancel();
+    drainer.join().unwrap();
     flow.assert_complete(total);
 }
 
@@ -437,6 +468,7 @@ async fn sink_and_stream_on_one_socket(transport: Transport, per_sender: u64) {
         stop.clone(),
     );
     let receiver = spawn_receiver(Arc::clone(&client), Arc::clone(&flow), stop.clone());
+    let drainer = spawn_drainer(Arc::clone(&client), stop.clone());
 
     watch(&what, &[(&flow, total)]).await;
     stop.cancel();
@@ -449,6 +481,7 @@ async fn sink_and_stream_on_one_socket(transport: Transport, per_sender: u64) {
         assert_eq!(by_stream + by_recv, total);
     })
     .await;
+    drainer.join().unwrap();
     flow.assert_complete(total);
 }
 
@@ -505,6 +538,10 @@ async fn select_all_over_shared_sockets(total: u64) {
         .zip(&flows)
         .map(|(pull, flow)| spawn_receiver(Arc::clone(pull), Arc::clone(flow), stop.clone()))
         .collect();
+    let drainers: Vec<_> = pulls
+        .iter()
+        .map(|pull| spawn_drainer(Arc::clone(pull), stop.clone()))
+        .collect();
 
     watch(what, &[(&flows[0], total), (&flows[1], total)]).await;
     stop.cancel();
@@ -519,6 +556,9 @@ async fn select_all_over_shared_sockets(total: u64) {
         }
     })
     .await;
+    for drainer in drainers {
+        drainer.join().unwrap();
+    }
     for flow in &flows {
         flow.assert_complete(total);
     }
@@ -526,7 +566,8 @@ async fn select_all_over_shared_sockets(total: u64) {
 
 /// `SocketStream` and `SocketSink` of the same socket, each in its own task,
 /// as the halves of `split` are: a stream of requests that a sink answers,
-/// on a ROUTER shared with a task that also answers with `send`.
+/// on a ROUTER shared with a task that also answers with `send` and a
+/// draining thread.
 async fn router_stream_answered_by_sink(transport: Transport, total: u64) {
     let what = format!("ROUTER stream answered through a SocketSink and send over {transport:?}");
     let ctx = Context::new();
@@ -572,6 +613,7 @@ async fn router_stream_answered_by_sink(transport: Transport, total: u64) {
     };
     let sender = spawn_sender(Arc::clone(&client), Arc::clone(&flow), 0..total);
     let receiver = spawn_receiver(Arc::clone(&client), Arc::clone(&flow), stop.clone());
+    let drainer = spawn_drainer(Arc::clone(&router), stop.clone());
 
     watch(&what, &[(&flow, total)]).await;
     stop.cancel();
@@ -582,6 +624,7 @@ async fn router_stream_answered_by_sink(transport: Transport, total: u64) {
         odd_server.await.unwrap();
     })
     .await;
+    drainer.join().unwrap();
     flow.assert_complete(total);
 }
 
