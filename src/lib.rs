@@ -30,10 +30,12 @@
 //! (`ZMQ_FD`) that stands for both directions and is re-armed only when
 //! someone drains the socket's command mailbox. Each operation here is
 //! tried first without blocking; only when libzmq says `EAGAIN` does the
-//! task wait on that fd, registered with Tokio's reactor, and every task
-//! that touches a socket wakes the other waiters that its call may have
-//! made ready. No task sleeps while its message waits, whether one task or
-//! many use the socket. Successful operations spend Tokio's cooperative
+//! task wait on that fd, registered with Tokio's reactor. Any libzmq call
+//! may drain the fd's edge before the reactor sees it, so every call on a
+//! socket, whichever method makes it and whether it succeeds or fails,
+//! ends by waking the other waiters it may have made ready. No task sleeps
+//! while its message waits, whether one task or many use the socket
+//! (through `Arc<Socket>`, [`SocketStream`] and [`SocketSink`]). Successful operations spend Tokio's cooperative
 //! budget, so a flood of messages does not starve a runtime's other tasks:
 //! an eighth of a unit per message, plus an eighth per 2 KiB, at most a
 //! unit (Tokio's own resources spend a unit per operation, which for

@@ -40,8 +40,7 @@ impl Core {
     pub(crate) async fn wait(&self, want: Want, since: Option<Stamp>) -> Result<()> {
         // Rule 3: created and enabled before the count is visible to anyone
         // who might notify.
-        let notified = pin!(self.notify_of(want).notified());
-        let mut notified = notified;
+        let mut notified = pin!(self.notify_of(want).notified());
         notified.as_mut().enable();
         let _count = self.count_waiter(want);
 
