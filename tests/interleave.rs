@@ -340,10 +340,9 @@ fn misc_op(op: MiscOp, socket: &Socket, shared: &Shared, rng: &mut Rng) -> Resul
             // Socket A is bound there already, so this fails (EADDRINUSE)
             // on either socket. (Once in a 300 s multi-thread run over tcp
             // it succeeded; what this test checks is the wakeups around
-            // it, so a bind that succeeds is undone and reported.)
+            // it, so such a bind is reported, not failed.)
             if socket.bind(&shared.endpoint).is_ok() {
-                eprintln!("note: bind {} succeeded twice; unbinding", shared.endpoint);
-                let _ = socket.unbind(&shared.endpoint);
+                eprintln!("note: bind {} succeeded twice", shared.endpoint);
             }
         }
         MiscOp::FailingUnbind => {
