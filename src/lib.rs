@@ -93,6 +93,7 @@ mod budget;
 mod builder;
 mod context;
 mod endpoint;
+pub mod errno;
 mod error;
 mod message;
 mod monitor;

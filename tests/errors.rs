@@ -830,6 +830,69 @@ fn socket_in_a_runtime_without_io_is_an_error_not_a_panic() {
     }
 }
 
+/// Set in the child process that `runtime_without_io_prints_nothing` runs.
+const CHILD_NO_IO: &str = "ZMQ_TOKIO_TEST_CHILD_NO_IO";
+
+#[test]
+fn runtime_without_io_prints_nothing() {
+    // Tokio panics when asked to register an fd in a runtime without I/O;
+    // the crate catches that panic, and the panic hook must not print it.
+    // Runs in a child process (this same test binary) so that its stderr,
+    // with the default panic hook, can be read whole.
+    if std::env::var_os(CHILD_NO_IO).is_some() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let r = rt.block_on(async { Socket::new(SocketType::Pair).map(drop) });
+        assert!(matches!(r, Err(Error::NoRuntime)), "{r:?}");
+        // A panic elsewhere afterwards still prints: the hook is not lost.
+        let _ = std::panic::catch_unwind(|| panic!("a later panic"));
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "runtime_without_io_prints_nothing",
+            "--nocapture",
+        ])
+        .env(CHILD_NO_IO, "1")
+        .output()
+        .expect("run the child test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed: {stderr}");
+    assert!(!stderr.contains("IO is disabled"), "printed: {stderr}");
+    assert!(
+        stderr.contains("a later panic"),
+        "later panic not printed: {stderr}"
+    );
+}
+
+#[test]
+fn waiting_after_the_runtime_is_gone_is_runtime_shutdown() {
+    // A socket waits on the reactor of the runtime it was created in: once
+    // that runtime is dropped, a wait fails with a clear error.
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let pull = first
+        .block_on(async { Socket::new(SocketType::Pull) })
+        .expect("pull");
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let r = second.block_on(async { timeout(PROMPT, pull.recv()).await });
+    let err = match r {
+        Ok(Err(e)) => e,
+        other => panic!("expected an error at once, got {other:?}"),
+    };
+    assert!(matches!(err, Error::RuntimeShutdown), "{err:?}");
+    assert!(err.to_string().contains("runtime"), "{err}");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn errors_convert_to_io_errors_and_report_errno() {
     // Error is a well-behaved error type.
@@ -883,8 +946,11 @@ async fn errors_convert_to_io_errors_and_report_errno() {
     let efsm = req.try_recv().unwrap_err();
     assert_eq!(efsm.errno(), Some(EFSM));
     let text = efsm.to_string();
-    assert!(text.contains("recv"), "{text}");
-    assert!(text.contains(&EFSM.to_string()), "{text}");
+    assert!(
+        text.starts_with("recv failed: EFSM (operation cannot be accomplished in current state): "),
+        "{text}"
+    );
+    assert!(text.contains("REQ must alternate send then recv"), "{text}");
     let io_err = io::Error::from(efsm);
     assert_eq!(io_err.to_string(), text);
     assert!(
