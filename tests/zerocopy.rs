@@ -10,6 +10,9 @@ use bytes::Bytes;
 use tokio::time::timeout;
 use zmq_tokio::{Message, Multipart, Socket, SocketType};
 
+mod support;
+use support::unique_inproc;
+
 const TEST_LIMIT: Duration = Duration::from_secs(20);
 const BIG: usize = 1024 * 1024;
 
@@ -67,15 +70,6 @@ async fn assert_stays(counter: &AtomicUsize, want: usize, period: Duration) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert_eq!(counter.load(Ordering::SeqCst), want, "drop count changed");
-}
-
-fn unique_inproc(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "inproc://zerocopy-{tag}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// A connected PAIR over inproc: (sender, receiver).
