@@ -60,8 +60,8 @@ impl Message {
     /// Frames larger than this many bytes are handed from [`Bytes`] (or
     /// `Vec<u8>`, `String`) to libzmq without copying; smaller ones are
     /// copied. `cargo bench --bench message` put the crossover between
-    /// 256 B (copy 15% cheaper) and 1 KiB (zero-copy 35% cheaper); see the
-    /// README's performance section.
+    /// 256 B (copy 15% cheaper) and 1 KiB (zero-copy 35% cheaper); the
+    /// figures are in the repository's `benches/README.md`.
     pub const COPY_THRESHOLD: usize = 512;
 
     /// [`into_bytes`](Message::into_bytes) copies received frames smaller

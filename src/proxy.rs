@@ -50,8 +50,8 @@ impl Direction {
 /// How many messages one direction forwards, by default, before the proxy
 /// looks at cancel, control and the other direction again. `cargo bench
 /// --bench ratio` measured bursts of 16, 64, 256 and 1024 at 16 B over tcp
-/// and inproc: no size stood out beyond the run-to-run spread (see the
-/// README), so the default bounds the time one direction can hold the
+/// and inproc: no size stood out beyond the run-to-run spread (the figures are
+/// in the repository's `benches/README.md`), so the default bounds the time one direction can hold the
 /// other back while keeping the per-burst checks rare.
 pub const DEFAULT_BURST: usize = 256;
 

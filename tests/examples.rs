@@ -192,3 +192,39 @@ fn every_example_file_is_in_the_table() {
     }
     assert!(missing.is_empty(), "examples not in the table: {missing:?}");
 }
+
+#[test]
+fn readme_rust_blocks_compile_as_pasted() {
+    // The README's ```rust blocks run as doctests (src/lib.rs includes the
+    // README); this checks they have no rustdoc-only hidden lines and a
+    // main of their own, so that what compiles there compiles when pasted.
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let mut blocks = 0;
+    let mut lines = readme.lines().enumerate();
+    while let Some((start, line)) = lines.next() {
+        if line.trim() != "```rust" {
+            continue;
+        }
+        blocks += 1;
+        let mut has_main = false;
+        for (n, line) in lines.by_ref() {
+            if line.trim() == "```" {
+                break;
+            }
+            let trimmed = line.trim_start();
+            assert!(
+                !(trimmed == "#" || trimmed.starts_with("# ")),
+                "README.md line {}: a hidden rustdoc line fails to compile when pasted",
+                n + 1
+            );
+            has_main |= trimmed.contains("fn main(");
+        }
+        assert!(
+            has_main,
+            "README.md block at line {}: no fn main",
+            start + 1
+        );
+    }
+    assert!(blocks >= 3, "only {blocks} rust blocks in README.md");
+}
