@@ -54,7 +54,8 @@ pub const ENOMEM: i32 = sys::ENOMEM;
 pub const ENOTSUP: i32 = sys::ENOTSUP;
 /// The transport is not supported by this libzmq build.
 pub const EPROTONOSUPPORT: i32 = sys::EPROTONOSUPPORT;
-/// Not a socket: the socket was closed.
+/// Not a socket: the socket was closed. The crate reports it as
+/// [`Error::Closed`](crate::Error::Closed).
 pub const ENOTSOCK: i32 = sys::ENOTSOCK;
 /// The operation cannot be accomplished in the socket's current state:
 /// a REQ must alternate send then recv, a REP recv then send.
