@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use tokio_util::sync::CancellationToken;
 
 use crate::raw::{RawContext, RawSocket};
-use crate::readiness::Core;
+use crate::socket::core::Core;
 use crate::{Error, Result, Socket, SocketType};
 
 /// A libzmq context: the I/O threads behind a set of sockets, and the

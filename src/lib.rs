@@ -101,10 +101,8 @@ mod multipart;
 pub mod options;
 mod proxy;
 mod raw;
-mod readiness;
 mod socket;
 mod socket_type;
-mod stream;
 
 pub use builder::SocketBuilder;
 /// The shared byte buffer frames convert from and to without a copy
@@ -119,8 +117,8 @@ pub use multipart::{IntoIter, Iter, Multipart};
 pub use proxy::{
     proxy, Direction, Proxy, ProxyControl, ProxyOutcome, ProxyStats, Traffic, DEFAULT_BURST,
 };
-pub use socket::{Endpoints, Socket};
-pub use socket_type::{Events, SocketType};
+pub use socket::{Endpoints, Events, Socket, SocketSink, SocketStream};
+pub use socket_type::SocketType;
 
 /// The `LINGER` this crate gives every new socket, in milliseconds: how long
 /// libzmq keeps trying to deliver messages that were sent before the socket

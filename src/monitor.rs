@@ -44,7 +44,7 @@ use futures::stream::FusedStream;
 use futures::Stream;
 
 use crate::raw::{self, RawMsg};
-use crate::readiness::Core;
+use crate::socket::core::Core;
 use crate::{options, Error, Multipart, Result, Socket, SocketType};
 
 /// The kind of a [`SocketEvent`]: one variant per `ZMQ_EVENT_*` of libzmq
@@ -472,8 +472,8 @@ impl Socket {
     ///
     /// [`Monitor`] has a longer example.
     pub fn monitor(&self, events: EventMask) -> Result<Monitor> {
-        if self.core.is_closed() {
-            return Err(self.core.closed_error());
+        if self.core().is_closed() {
+            return Err(self.core().closed_error());
         }
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let endpoint = format!("inproc://zmq-tokio-monitor-{id}");
@@ -486,11 +486,11 @@ impl Socket {
         reader.set(options::RCVHWM, 0)?;
         reader.connect(&endpoint)?;
 
-        let target = std::sync::Arc::downgrade(&self.core);
+        let target = std::sync::Arc::downgrade(self.core());
         let key = Weak::as_ptr(&target).addr();
         // MONITOR_STOPPED tells us when libzmq has closed its side.
         let bits = c_int::from((events | EventMask::MONITOR_STOPPED).0);
-        let started = self.core.with_raw(|raw| {
+        let started = self.core().with_raw(|raw| {
             raw.monitor(Some(&c_endpoint), bits)
                 .map_err(|e| Error::zmq(e, format!("monitor on {endpoint}")))?;
             current().insert(key, id);
@@ -499,7 +499,7 @@ impl Socket {
         if let Err(e) = started {
             resolve_pending(&reader, &endpoint);
             return Err(match e {
-                Error::Closed => self.core.closed_error(),
+                Error::Closed => self.core().closed_error(),
                 e => e,
             });
         }
@@ -663,7 +663,7 @@ fn drain_in_background(reader: Socket) {
 fn drain(reader: &Socket) {
     let mut first_frame = true;
     loop {
-        let stop = reader.core.with_raw(|raw| {
+        let stop = reader.core().with_raw(|raw| {
             let mut frame = RawMsg::new();
             loop {
                 match raw.recv(&mut frame, 0) {

@@ -301,8 +301,7 @@ impl OptionType for String {
 }
 impl Read for String {
     fn read(raw: &RawSocket, id: c_int) -> Result<Self, Errno> {
-        raw.get_bytes(id, MAX_OPTION_BYTES)
-            .map(crate::socket::text_option)
+        raw.get_bytes(id, MAX_OPTION_BYTES).map(text_option)
     }
 }
 
@@ -797,4 +796,12 @@ fn check_capability(name: &'static str, id: c_int, operation: &str) -> Result<()
             ),
         ))
     }
+}
+
+/// A text option as libzmq returns it, without its NUL terminator.
+pub(crate) fn text_option(mut bytes: Vec<u8>) -> String {
+    if let Some(end) = bytes.iter().position(|&b| b == 0) {
+        bytes.truncate(end);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::raw::Stamp;
-use crate::readiness::{Received, Sent, Want};
+use crate::socket::core::{Received, Sent, Want};
 use crate::{Error, Multipart, Result, Socket};
 
 /// Which way a message goes through a proxy.
@@ -350,10 +350,10 @@ fn ends(sockets: &[Socket; 2], direction: Direction) -> (&Socket, &Socket) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Blocked {
     /// Its source had no message; the stamp the attempt left.
-    Source(Stamp),
+    Source(Option<Stamp>),
     /// Its destination could not take the pending message; the stamp the
     /// attempt left.
-    Destination(Stamp),
+    Destination(Option<Stamp>),
     /// Its socket types cannot carry messages this way.
     Never,
 }
@@ -370,8 +370,8 @@ async fn wait(sockets: &[Socket; 2], direction: Direction, blocked: Option<Block
         // Straight to the socket's wait, with the failed attempt's stamp:
         // no `ZMQ_EVENTS` read before sleeping when nobody has used the
         // socket since (`readable()` would make two).
-        Some(Blocked::Source(stamp)) => source.core.wait(Want::Recv, Some(stamp)).await,
-        Some(Blocked::Destination(stamp)) => destination.core.wait(Want::Send, Some(stamp)).await,
+        Some(Blocked::Source(stamp)) => source.core().wait(Want::Recv, stamp).await,
+        Some(Blocked::Destination(stamp)) => destination.core().wait(Want::Send, stamp).await,
         Some(Blocked::Never) => std::future::pending().await,
         None => Ok(()),
     }
@@ -450,7 +450,7 @@ impl Forwarder<'_> {
     fn burst(&mut self, direction: Direction) -> Result<Option<Blocked>> {
         let index = direction.index();
         let (source, destination) = ends(&self.sockets, direction);
-        let (source, destination) = (&source.core, &destination.core);
+        let (source, destination) = (source.core(), destination.core());
         let msg = &mut self.buffers[index];
         let (mut messages, mut bytes) = (0, 0);
         let mut result = Ok(None);
@@ -460,7 +460,7 @@ impl Forwarder<'_> {
             }
             if !self.pending[index] {
                 match source.recv_into(msg) {
-                    Ok(Received::Message { .. }) => source.after_success(),
+                    Ok(Received::Message { .. }) => {}
                     Ok(Received::Nothing(stamp)) => {
                         result = Ok(Some(Blocked::Source(stamp)));
                         break;
@@ -485,7 +485,6 @@ impl Forwarder<'_> {
                 // capped at i32::MAX), so no frame is asked for its size
                 // before the send.
                 Sent::All { bytes: size } => {
-                    destination.after_success();
                     self.pending[index] = false;
                     messages += 1;
                     bytes += size as u64;

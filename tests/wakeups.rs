@@ -359,3 +359,708 @@ async fn draining_a_stream_lets_other_tasks_run() {
     other.await.unwrap();
     assert!(during > 0, "no other task ran while the stream drained");
 }
+
+// ---------------------------------------------------------------------------
+// Regression tests for issue #12: lost wakeups on shared sockets.
+//
+// Every libzmq call that processes the socket's commands drains `ZMQ_FD`'s
+// mailbox, failed calls included (a send or receive that finds nothing, a
+// `ZMQ_EVENTS` read through `get`, a bind that fails). When such a call
+// runs between the I/O thread's signal and the reactor's harvest, the edge
+// is gone, and only the caller can know what it made ready: it must wake
+// the waiters. Each case below puts one such caller beside a waiter on the
+// same socket, and fails when the waiter makes no progress for a while
+// although what it waits for is there.
+// ---------------------------------------------------------------------------
+
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use zmq_tokio::TrySendError;
+
+/// How long a waiter may make no progress before the test calls it lost.
+/// Generous against a loaded machine: on a good build every case moves
+/// every few milliseconds.
+const STALL: Duration = Duration::from_secs(2);
+
+/// The bound on any one case as a whole.
+const CASE_BOUND: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Inproc,
+    Tcp,
+}
+
+/// The runtime flavour, for failure messages.
+fn flavour() -> &'static str {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => "current_thread",
+        _ => "multi_thread",
+    }
+}
+
+/// A fresh endpoint to bind on: a wildcard tcp port on 127.0.0.1, or a
+/// unique inproc name.
+fn fresh_endpoint(transport: Transport) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    match transport {
+        Transport::Tcp => "tcp://127.0.0.1:*".to_owned(),
+        Transport::Inproc => format!("inproc://wakeups-{}", NEXT.fetch_add(1, Ordering::Relaxed)),
+    }
+}
+
+/// Sets the flag when dropped, so that helper threads stop when a test
+/// fails by panicking as well as when it ends.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn stop_flag() -> (Arc<AtomicBool>, StopOnDrop) {
+    let flag = Arc::new(AtomicBool::new(false));
+    (Arc::clone(&flag), StopOnDrop(flag))
+}
+
+/// Waits until `progress` reaches `total`, failing the test when it does
+/// not move for [`STALL`] (or the case takes longer than [`CASE_BOUND`]).
+async fn watch_progress(what: &str, progress: &AtomicU64, total: u64) {
+    let start = Instant::now();
+    let mut last = progress.load(Ordering::SeqCst);
+    let mut since = Instant::now();
+    loop {
+        let now = progress.load(Ordering::SeqCst);
+        if now >= total {
+            eprintln!("{what} ({}): {total} in {:?}", flavour(), start.elapsed());
+            return;
+        }
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() > STALL {
+            panic!(
+                "{what} ({}): stalled at {now} of {total} for {STALL:?} (a lost wakeup)",
+                flavour()
+            );
+        }
+        assert!(
+            start.elapsed() < CASE_BOUND,
+            "{what} ({}): at {now} of {total} after {CASE_BOUND:?}",
+            flavour()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Busy-waits, as a task doing some work between calls would.
+fn spin(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// The peer of a test, on a plain thread: over tcp a socket of the
+/// synchronous `zmq` crate (a ZeroMQ stack independent of our readiness
+/// code); over inproc, which needs our context, a socket of ours driven by
+/// the thread's own current-thread runtime, used by that thread alone.
+enum Peer {
+    Sync(zmq::Socket),
+    Ours(Socket, tokio::runtime::Runtime),
+}
+
+/// How a peer attaches: binds a fresh endpoint, or connects to one.
+enum Attach<'a> {
+    Bind,
+    Connect(&'a str),
+}
+
+/// How long one peer receive waits before it returns `None` (so that the
+/// peer's loop can look at its stop flag).
+const PEER_POLL: Duration = Duration::from_millis(50);
+
+impl Peer {
+    /// A peer of `kind` with both high-water marks at `hwm`; returns it
+    /// and the endpoint it bound (or the one it connected to).
+    fn new(
+        transport: Transport,
+        ctx: &Context,
+        kind: SocketType,
+        hwm: i32,
+        attach: Attach<'_>,
+    ) -> (Peer, String) {
+        match transport {
+            Transport::Tcp => {
+                let zkind = match kind {
+                    SocketType::Dealer => zmq::DEALER,
+                    SocketType::Push => zmq::PUSH,
+                    SocketType::Pull => zmq::PULL,
+                    SocketType::Rep => zmq::REP,
+                    other => panic!("no sync peer of type {other}"),
+                };
+                let socket = zmq::Context::new().socket(zkind).unwrap();
+                socket.set_linger(0).unwrap();
+                socket.set_sndhwm(hwm).unwrap();
+                socket.set_rcvhwm(hwm).unwrap();
+                socket.set_rcvtimeo(PEER_POLL.as_millis() as i32).unwrap();
+                socket.set_sndtimeo(1_000).unwrap();
+                let endpoint = match attach {
+                    Attach::Bind => {
+                        socket.bind(&fresh_endpoint(transport)).unwrap();
+                        socket.get_last_endpoint().unwrap().unwrap()
+                    }
+                    Attach::Connect(endpoint) => {
+                        socket.connect(endpoint).unwrap();
+                        endpoint.to_owned()
+                    }
+                };
+                (Peer::Sync(socket), endpoint)
+            }
+            Transport::Inproc => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let (socket, endpoint) = {
+                    let _in_rt = rt.enter();
+                    let socket = ctx.socket(kind).unwrap();
+                    socket.set(options::LINGER, 0).unwrap();
+                    socket.set(options::SNDHWM, hwm).unwrap();
+                    socket.set(options::RCVHWM, hwm).unwrap();
+                    let endpoint = match attach {
+                        Attach::Bind => socket.bind(&fresh_endpoint(transport)).unwrap(),
+                        Attach::Connect(endpoint) => {
+                            socket.connect(endpoint).unwrap();
+                            endpoint.to_owned()
+                        }
+                    };
+                    (socket, endpoint)
+                };
+                (Peer::Ours(socket, rt), endpoint)
+            }
+        }
+    }
+
+    /// A message, or `None` when none came within [`PEER_POLL`].
+    fn recv(&self) -> Option<Vec<Vec<u8>>> {
+        match self {
+            Peer::Sync(socket) => socket.recv_multipart(0).ok(),
+            Peer::Ours(socket, rt) => rt.block_on(async {
+                let msg = tokio::time::timeout(PEER_POLL, socket.recv())
+                    .await
+                    .ok()?
+                    .unwrap();
+                Some(msg.iter().map(|frame| frame.to_vec()).collect())
+            }),
+        }
+    }
+
+    /// Sends a message (giving up after a second without room).
+    fn send(&self, frames: Vec<Vec<u8>>) -> bool {
+        match self {
+            Peer::Sync(socket) => socket.send_multipart(frames, 0).is_ok(),
+            Peer::Ours(socket, rt) => rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(1), socket.send(frames))
+                    .await
+                    .is_ok_and(|sent| sent.is_ok())
+            }),
+        }
+    }
+}
+
+fn frames_of(n: u64) -> Vec<Vec<u8>> {
+    vec![n.to_le_bytes().to_vec(), b"payload".to_vec()]
+}
+
+fn number_in(frames: &[Vec<u8>]) -> u64 {
+    assert_eq!(frames.len(), 2, "frames: {frames:?}");
+    u64::from_le_bytes(frames[0][..].try_into().expect("8-byte counter"))
+}
+
+/// A peer thread that receives `total` numbered messages in order,
+/// pausing `pause` after every `every` of them, and counts them in
+/// `received`. It stops early when `stop` is set.
+fn spawn_reader(
+    peer: Peer,
+    total: u64,
+    every: u64,
+    pause: Duration,
+    received: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut next = 0;
+        while next < total && !stop.load(Ordering::SeqCst) {
+            let Some(frames) = peer.recv() else { continue };
+            assert_eq!(number_in(&frames), next, "peer: lost or out of order");
+            next += 1;
+            received.store(next, Ordering::SeqCst);
+            if next % every == 0 {
+                std::thread::sleep(pause);
+            }
+        }
+    })
+}
+
+/// Sends `msg`, waiting as the sender of case 1 does.
+async fn send_as(how: SendHow, socket: &Socket, msg: Multipart) {
+    match how {
+        SendHow::Send => socket.send(msg).await.unwrap(),
+        SendHow::WritableThenTrySend => {
+            let mut msg = msg;
+            loop {
+                match socket.try_send(msg) {
+                    Ok(()) => return,
+                    Err(TrySendError::Full(back)) => {
+                        msg = back;
+                        socket.writable().await.unwrap();
+                    }
+                    Err(e) => panic!("try_send: {e}"),
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SendHow {
+    /// `send().await`.
+    Send,
+    /// `try_send`, and `writable().await` when it is full.
+    WritableThenTrySend,
+}
+
+/// What shares the socket with the sender in cases 1 and 2.
+#[derive(Debug, Clone, Copy)]
+enum Beside {
+    /// A task looping `timeout(100 µs, socket.recv())` (case 1).
+    RecvWithTimeout,
+    /// A thread polling `socket.try_recv()` (case 2).
+    TryRecvThread,
+}
+
+/// Cases 1 and 2 of issue #12: a DEALER with `SNDHWM` 1 sends `total`
+/// numbered messages from one task while another caller keeps failing to
+/// receive on the same socket (each failed attempt drains the mailbox,
+/// and with it the edge that says the peer made room). The peer (`RCVHWM`
+/// 1) reads everything, pausing 50 µs every 64 messages.
+async fn sender_beside_failing_receiver(
+    transport: Transport,
+    beside: Beside,
+    how: SendHow,
+    total: u64,
+) {
+    let what = format!("sender beside {beside:?} ({how:?}) over {transport:?}");
+    let ctx = Context::new();
+    let (stop, _stop_on_drop) = stop_flag();
+    let (peer, endpoint) = Peer::new(transport, &ctx, SocketType::Dealer, 1, Attach::Bind);
+    let socket = Arc::new(ctx.socket(SocketType::Dealer).unwrap());
+    socket.set(options::LINGER, 0).unwrap();
+    socket.set(options::SNDHWM, 1).unwrap();
+    socket.set(options::RCVHWM, 1).unwrap();
+    socket.connect(&endpoint).unwrap();
+
+    let received = Arc::new(AtomicU64::new(0));
+    let reader = spawn_reader(
+        peer,
+        total,
+        64,
+        Duration::from_micros(50),
+        Arc::clone(&received),
+        Arc::clone(&stop),
+    );
+    let sent = Arc::new(AtomicU64::new(0));
+    let sender = {
+        let socket = Arc::clone(&socket);
+        let sent = Arc::clone(&sent);
+        tokio::spawn(async move {
+            for n in 0..total {
+                send_as(how, &socket, numbered(n)).await;
+                sent.store(n + 1, Ordering::SeqCst);
+            }
+        })
+    };
+    let mut other_thread = None;
+    let mut other_task = None;
+    match beside {
+        Beside::RecvWithTimeout => {
+            let socket = Arc::clone(&socket);
+            let stop = Arc::clone(&stop);
+            other_task = Some(tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let got = tokio::time::timeout(Duration::from_micros(100), socket.recv()).await;
+                    assert!(got.is_err(), "the peer sends nothing: {got:?}");
+                }
+            }));
+        }
+        Beside::TryRecvThread => {
+            let socket = Arc::clone(&socket);
+            let stop = Arc::clone(&stop);
+            other_thread = Some(std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    assert!(
+                        socket.try_recv().unwrap().is_none(),
+                        "the peer sends nothing"
+                    );
+                    std::thread::yield_now();
+                }
+            }));
+        }
+    }
+
+    watch_progress(&format!("{what}: messages sent"), &sent, total).await;
+    watch_progress(&format!("{what}: messages the peer got"), &received, total).await;
+    stop.store(true, Ordering::SeqCst);
+    sender.await.unwrap();
+    if let Some(task) = other_task {
+        task.await.unwrap();
+    }
+    if let Some(thread) = other_thread {
+        thread.join().unwrap();
+    }
+    reader.join().unwrap();
+}
+
+/// Runs an async test body on both runtime flavours: a module named for
+/// the case with a test per flavour.
+macro_rules! on_both_runtimes {
+    ($($name:ident => $body:expr;)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "current_thread")]
+            async fn current_thread() {
+                $body.await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn multi_thread() {
+                $body.await;
+            }
+        }
+    )*};
+}
+
+const CASE1_TOTAL: u64 = 20_000;
+
+on_both_runtimes! {
+    case1_recv_timeout_loop_beside_sender_tcp => sender_beside_failing_receiver(
+        Transport::Tcp, Beside::RecvWithTimeout, SendHow::Send, CASE1_TOTAL);
+    case1_recv_timeout_loop_beside_sender_inproc => sender_beside_failing_receiver(
+        Transport::Inproc, Beside::RecvWithTimeout, SendHow::Send, CASE1_TOTAL);
+    case1_recv_timeout_loop_beside_writable_waiter_tcp => sender_beside_failing_receiver(
+        Transport::Tcp, Beside::RecvWithTimeout, SendHow::WritableThenTrySend, CASE1_TOTAL);
+    case1_recv_timeout_loop_beside_writable_waiter_inproc => sender_beside_failing_receiver(
+        Transport::Inproc, Beside::RecvWithTimeout, SendHow::WritableThenTrySend, CASE1_TOTAL);
+    case2_try_recv_thread_beside_sender_tcp => sender_beside_failing_receiver(
+        Transport::Tcp, Beside::TryRecvThread, SendHow::Send, CASE1_TOTAL);
+    case2_try_recv_thread_beside_sender_inproc => sender_beside_failing_receiver(
+        Transport::Inproc, Beside::TryRecvThread, SendHow::Send, CASE1_TOTAL);
+    case2_try_recv_thread_beside_writable_waiter_tcp => sender_beside_failing_receiver(
+        Transport::Tcp, Beside::TryRecvThread, SendHow::WritableThenTrySend, CASE1_TOTAL);
+}
+
+/// What a thread keeps doing to the socket in cases 3 and 4: each call
+/// processes the socket's commands, and none of them succeeds at sending
+/// or receiving.
+#[derive(Debug, Clone, Copy)]
+enum Drainer {
+    /// `socket.get(options::EVENTS)` (case 3).
+    GetEvents,
+    /// `bind` on the endpoint the socket is already bound to:
+    /// `EADDRINUSE` (case 4).
+    FailingBind,
+    /// `try_send` on a PULL socket, which cannot send (`ENOTSUP`).
+    FailingTrySend,
+    /// `unbind` of an endpoint the socket is not bound to.
+    FailingUnbind,
+}
+
+/// How the waiter of cases 3 and 4 waits.
+#[derive(Debug, Clone, Copy)]
+enum WaitHow {
+    /// `recv().await`.
+    Recv,
+    /// `readable().await`, then `try_recv`.
+    Readable,
+}
+
+/// Cases 3 and 4 of issue #12: a task waits on a PULL socket while a
+/// thread keeps calling into it (see [`Drainer`]); a PUSH peer sends one
+/// message 200 µs later. The wait must end within a second, `rounds`
+/// times.
+async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: WaitHow, rounds: u64) {
+    const BOUND: Duration = Duration::from_secs(1);
+    let what = format!("{how:?} beside a thread doing {drainer:?} over {transport:?}");
+    let ctx = Context::new();
+    let (stop, _stop_on_drop) = stop_flag();
+    let socket = Arc::new(ctx.socket(SocketType::Pull).unwrap());
+    socket.set(options::LINGER, 0).unwrap();
+    let endpoint = socket.bind(&fresh_endpoint(transport)).unwrap();
+    let (peer, _) = Peer::new(
+        transport,
+        &ctx,
+        SocketType::Push,
+        1000,
+        Attach::Connect(&endpoint),
+    );
+    // The peer thread sends message `round` 200 µs after each go.
+    let (go, gone) = std::sync::mpsc::channel::<u64>();
+    let pusher = std::thread::spawn(move || {
+        while let Ok(round) = gone.recv() {
+            spin(Duration::from_micros(200));
+            assert!(peer.send(frames_of(round)), "the peer could not send");
+        }
+    });
+    // The connection is up once a first message comes through.
+    go.send(u64::MAX).unwrap();
+    let first = bounded("the first message", 10, socket.recv())
+        .await
+        .unwrap();
+    assert_eq!(number_of(&first), u64::MAX);
+
+    let calls = Arc::new(AtomicU64::new(0));
+    let drain = {
+        let socket = Arc::clone(&socket);
+        let stop = Arc::clone(&stop);
+        let calls = Arc::clone(&calls);
+        let endpoint = endpoint.clone();
+        let elsewhere = fresh_endpoint(Transport::Inproc);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                match drainer {
+                    Drainer::GetEvents => {
+                        socket.get(options::EVENTS).unwrap();
+                    }
+                    Drainer::FailingBind => {
+                        let err = socket.bind(&endpoint).unwrap_err();
+                        assert_eq!(
+                            err.errno(),
+                            Some(zmq::Error::EADDRINUSE.to_raw()),
+                            "bind {endpoint}: {err}"
+                        );
+                    }
+                    Drainer::FailingTrySend => match socket.try_send("nope") {
+                        Err(TrySendError::Failed(..)) => {}
+                        other => panic!("try_send on PULL: {other:?}"),
+                    },
+                    Drainer::FailingUnbind => {
+                        socket.unbind(&elsewhere).unwrap_err();
+                    }
+                }
+                // No yield: the tighter the loop, the likelier a call
+                // drains the mailbox before the reactor harvests the edge.
+                calls.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    // The drainer is running before the first round.
+    while calls.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    let start = Instant::now();
+    for round in 0..rounds {
+        let waiter = {
+            let socket = Arc::clone(&socket);
+            tokio::spawn(async move {
+                match how {
+                    WaitHow::Recv => socket.recv().await.unwrap(),
+                    WaitHow::Readable => {
+                        socket.readable().await.unwrap();
+                        socket
+                            .try_recv()
+                            .unwrap()
+                            .expect("readable, yet no message")
+                    }
+                }
+            })
+        };
+        go.send(round).unwrap();
+        let started = Instant::now();
+        let mut waiter = waiter;
+        match tokio::time::timeout(BOUND, &mut waiter).await {
+            Ok(msg) => assert_eq!(number_of(&msg.unwrap()), round),
+            Err(_) => {
+                waiter.abort();
+                let _ = waiter.await;
+                let there = socket.try_recv().unwrap();
+                panic!(
+                    "{what} ({}), round {round} of {rounds}: still waiting after {:?}; \
+                     try_recv then found {}",
+                    flavour(),
+                    started.elapsed(),
+                    match there {
+                        Some(_) => "the message (a lost wakeup)",
+                        None => "nothing (the message never came?)",
+                    }
+                );
+            }
+        }
+    }
+    eprintln!(
+        "{what} ({}): {rounds} rounds in {:?}",
+        flavour(),
+        start.elapsed()
+    );
+    stop.store(true, Ordering::SeqCst);
+    drain.join().unwrap();
+    drop(go);
+    pusher.join().unwrap();
+}
+
+const CASE3_ROUNDS: u64 = 60;
+
+on_both_runtimes! {
+    case3_recv_beside_events_reader_tcp => waiter_beside_drainer(
+        Transport::Tcp, Drainer::GetEvents, WaitHow::Recv, CASE3_ROUNDS);
+    case3_recv_beside_events_reader_inproc => waiter_beside_drainer(
+        Transport::Inproc, Drainer::GetEvents, WaitHow::Recv, CASE3_ROUNDS);
+    case3_readable_beside_events_reader_tcp => waiter_beside_drainer(
+        Transport::Tcp, Drainer::GetEvents, WaitHow::Readable, CASE3_ROUNDS);
+    case3_readable_beside_events_reader_inproc => waiter_beside_drainer(
+        Transport::Inproc, Drainer::GetEvents, WaitHow::Readable, CASE3_ROUNDS);
+    case4_recv_beside_failing_bind_tcp => waiter_beside_drainer(
+        Transport::Tcp, Drainer::FailingBind, WaitHow::Recv, CASE3_ROUNDS);
+    case4_recv_beside_failing_bind_inproc => waiter_beside_drainer(
+        Transport::Inproc, Drainer::FailingBind, WaitHow::Recv, CASE3_ROUNDS);
+    case4_recv_beside_failing_unbind_tcp => waiter_beside_drainer(
+        Transport::Tcp, Drainer::FailingUnbind, WaitHow::Recv, CASE3_ROUNDS);
+    failing_try_send_beside_recv_tcp => waiter_beside_drainer(
+        Transport::Tcp, Drainer::FailingTrySend, WaitHow::Recv, CASE3_ROUNDS);
+    failing_try_send_beside_recv_inproc => waiter_beside_drainer(
+        Transport::Inproc, Drainer::FailingTrySend, WaitHow::Recv, CASE3_ROUNDS);
+    failing_try_send_beside_readable_tcp => waiter_beside_drainer(
+        Transport::Tcp, Drainer::FailingTrySend, WaitHow::Readable, CASE3_ROUNDS);
+}
+
+/// How the two tasks of case 5 use the socket.
+#[derive(Debug, Clone, Copy)]
+enum DuplexHow {
+    /// `send` and `recv` on one `Arc<Socket>`.
+    SendRecv,
+    /// The `Sink` and `Stream` halves of `StreamExt::split`.
+    SplitHalves,
+}
+
+/// Case 5 of issue #12: plain duplex, nothing else touching the socket. A
+/// DEALER (`SNDHWM`/`RCVHWM` 10) is shared by a task sending `total`
+/// numbered messages and a task receiving the peer's acks; the peer, on its
+/// own thread, acks once per 50 messages; the receiver spins 100 µs after
+/// each ack.
+async fn duplex_with_acks(transport: Transport, how: DuplexHow, total: u64) {
+    const EVERY: u64 = 50;
+    let acks = total / EVERY;
+    let what = format!("duplex with acks ({how:?}) over {transport:?}");
+    let ctx = Context::new();
+    let (stop, _stop_on_drop) = stop_flag();
+    let (peer, endpoint) = Peer::new(transport, &ctx, SocketType::Dealer, 10, Attach::Bind);
+    let socket = ctx.socket(SocketType::Dealer).unwrap();
+    socket.set(options::LINGER, 0).unwrap();
+    socket.set(options::SNDHWM, 10).unwrap();
+    socket.set(options::RCVHWM, 10).unwrap();
+    socket.connect(&endpoint).unwrap();
+
+    let peer_got = Arc::new(AtomicU64::new(0));
+    let peer_thread = {
+        let peer_got = Arc::clone(&peer_got);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut next = 0;
+            while next < total && !stop.load(Ordering::SeqCst) {
+                let Some(frames) = peer.recv() else { continue };
+                assert_eq!(number_in(&frames), next, "peer: lost or out of order");
+                next += 1;
+                peer_got.store(next, Ordering::SeqCst);
+                if next % EVERY == 0 {
+                    while !peer.send(frames_of(next / EVERY - 1)) {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+    };
+
+    // Progress: messages sent plus acks received.
+    let progress = Arc::new(AtomicU64::new(0));
+    let (sender, receiver) = match how {
+        DuplexHow::SendRecv => {
+            let socket = Arc::new(socket);
+            let sender = {
+                let socket = Arc::clone(&socket);
+                let progress = Arc::clone(&progress);
+                tokio::spawn(async move {
+                    for n in 0..total {
+                        socket.send(numbered(n)).await.unwrap();
+                        progress.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            };
+            let receiver = {
+                let progress = Arc::clone(&progress);
+                tokio::spawn(async move {
+                    for ack in 0..acks {
+                        let msg = socket.recv().await.unwrap();
+                        assert_eq!(number_of(&msg), ack, "acks lost or out of order");
+                        progress.fetch_add(1, Ordering::SeqCst);
+                        spin(Duration::from_micros(100));
+                    }
+                })
+            };
+            (sender, receiver)
+        }
+        DuplexHow::SplitHalves => {
+            let (mut sink, mut stream) = socket.split();
+            let sender = {
+                let progress = Arc::clone(&progress);
+                tokio::spawn(async move {
+                    for n in 0..total {
+                        sink.send(numbered(n)).await.unwrap();
+                        progress.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            };
+            let receiver = {
+                let progress = Arc::clone(&progress);
+                tokio::spawn(async move {
+                    for ack in 0..acks {
+                        let msg = stream.next().await.expect("stream ended").unwrap();
+                        assert_eq!(number_of(&msg), ack, "acks lost or out of order");
+                        progress.fetch_add(1, Ordering::SeqCst);
+                        spin(Duration::from_micros(100));
+                    }
+                })
+            };
+            (sender, receiver)
+        }
+    };
+    watch_progress(
+        &format!("{what}: messages sent + acks received"),
+        &progress,
+        total + acks,
+    )
+    .await;
+    sender.await.unwrap();
+    receiver.await.unwrap();
+    assert_eq!(peer_got.load(Ordering::SeqCst), total);
+    peer_thread.join().unwrap();
+}
+
+const CASE5_TOTAL: u64 = 50_000;
+
+on_both_runtimes! {
+    case5_duplex_with_acks_inproc => duplex_with_acks(
+        Transport::Inproc, DuplexHow::SendRecv, CASE5_TOTAL);
+    case5_duplex_with_acks_tcp => duplex_with_acks(
+        Transport::Tcp, DuplexHow::SendRecv, CASE5_TOTAL);
+    case5_split_halves_with_acks_inproc => duplex_with_acks(
+        Transport::Inproc, DuplexHow::SplitHalves, CASE5_TOTAL);
+    case5_split_halves_with_acks_tcp => duplex_with_acks(
+        Transport::Tcp, DuplexHow::SplitHalves, CASE5_TOTAL);
+}

@@ -6,13 +6,23 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::budget::budget;
+use self::core::{Core, Received, Sent, Want};
+use self::stream::PollState;
+use self::wait::Attempt;
 use crate::endpoint::{self, Use};
 use crate::options::{self, IntoOptionValue, OptionType, SocketOption};
 use crate::raw;
-use crate::readiness::{Core, Received, Sent, Want};
-use crate::stream::PollState;
-use crate::{Context, Error, Events, Multipart, Result, SocketBuilder, SocketType, TrySendError};
+use crate::{Context, Error, Multipart, Result, SocketBuilder, SocketType, TrySendError};
+
+pub(crate) mod core;
+mod stream;
+mod wait;
+
+#[cfg(test)]
+mod model;
+
+pub use self::core::Events;
+pub use self::stream::{SocketSink, SocketStream};
 
 /// An async ZeroMQ socket.
 ///
@@ -55,8 +65,9 @@ use crate::{Context, Error, Events, Multipart, Result, SocketBuilder, SocketType
 /// # }
 /// ```
 pub struct Socket {
-    pub(crate) core: Arc<Core>,
-    pub(crate) poll: PollState,
+    core: Arc<Core>,
+    /// The state of the socket's own `Stream` and `Sink` impls.
+    poll: PollState,
 }
 
 impl Socket {
@@ -78,6 +89,16 @@ impl Socket {
             core,
             poll: PollState::default(),
         })
+    }
+
+    /// The shared state, for the proxy and the monitor.
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// The shared state and the poll-side state, for `Stream` and `Sink`.
+    fn parts(&mut self) -> (&Arc<Core>, &mut PollState) {
+        (&self.core, &mut self.poll)
     }
 
     /// The socket's type.
@@ -109,12 +130,10 @@ impl Socket {
             let last = raw
                 .get_bytes(zmq_sys::ZMQ_LAST_ENDPOINT as i32, 1024)
                 .map_err(|e| Error::zmq(e, "get LAST_ENDPOINT"))?;
-            let bound = text_option(last);
+            let bound = options::text_option(last);
             self.core.endpoints().bound.push(bound.clone());
             Ok(bound)
         })?;
-        // bind processes the socket's commands, which drains the mailbox.
-        self.core.after_success();
         Ok(bound)
     }
 
@@ -135,9 +154,7 @@ impl Socket {
                 .map_err(|e| Error::zmq(e, format!("connect {endpoint}")))?;
             self.core.endpoints().connected.push(endpoint.to_owned());
             Ok(())
-        })?;
-        self.core.after_success();
-        Ok(())
+        })
     }
 
     /// What the socket is bound to (as [`bind`](Socket::bind) returned it,
@@ -218,9 +235,7 @@ impl Socket {
                 list.remove(i);
             }
             Ok(())
-        })?;
-        self.core.after_success();
-        Ok(())
+        })
     }
 
     /// Subscribes to messages whose first frame starts with `prefix` (the
@@ -436,29 +451,16 @@ impl Socket {
     /// ```
     pub async fn send(&self, msg: impl Into<Multipart>) -> Result<()> {
         let mut msg = msg.into();
-        let mut waited = false;
-        let mut deadline = None;
-        loop {
-            // Before the attempt, so that yielding cannot lose anything.
-            let budget = budget().await;
-            match self.core.send_now(&mut msg) {
-                Sent::All { bytes } => {
-                    budget.made_progress(bytes);
-                    self.core.after_success();
-                    return Ok(());
-                }
+        self.core
+            .run(Want::Send, |core, waited| match core.send_now(&mut msg) {
+                Sent::All { bytes } => Ok(Attempt::Done { value: (), bytes }),
                 Sent::Full(stamp) => {
-                    drop(budget);
-                    self.core.check_full_after_wait(waited)?;
-                    let deadline = *deadline.get_or_insert_with(|| self.core.deadline(Want::Send));
-                    self.core
-                        .wait_until(Want::Send, deadline, Some(stamp))
-                        .await?;
-                    waited = true;
+                    core.check_full_after_wait(waited)?;
+                    Ok(Attempt::WouldBlock(stamp))
                 }
-                Sent::Failed { error, .. } => return Err(error),
-            }
-        }
+                Sent::Failed { error, .. } => Err(error),
+            })
+            .await
     }
 
     /// Receives a whole message, waiting until one arrives, or for at most
@@ -549,23 +551,12 @@ impl Socket {
     /// later receive gets it. What `msg` holds then is unspecified, as
     /// after an error.
     pub async fn recv_into(&self, msg: &mut Multipart) -> Result<()> {
-        let mut deadline = None;
-        loop {
-            let budget = budget().await;
-            let stamp = match self.core.recv_into(msg)? {
-                Received::Message { bytes } => {
-                    budget.made_progress(bytes);
-                    self.core.after_success();
-                    return Ok(());
-                }
-                Received::Nothing(stamp) => stamp,
-            };
-            drop(budget);
-            let deadline = *deadline.get_or_insert_with(|| self.core.deadline(Want::Recv));
-            self.core
-                .wait_until(Want::Recv, deadline, Some(stamp))
-                .await?;
-        }
+        self.core
+            .run(Want::Recv, |core, _| match core.recv_into(msg)? {
+                Received::Message { bytes } => Ok(Attempt::Done { value: (), bytes }),
+                Received::Nothing(stamp) => Ok(Attempt::WouldBlock(stamp)),
+            })
+            .await
     }
 
     /// Receives a single-frame message as [`Bytes`] (without copying a
@@ -643,10 +634,7 @@ impl Socket {
     pub fn try_send(&self, msg: impl Into<Multipart>) -> Result<(), TrySendError> {
         let mut msg = msg.into();
         match self.core.send_now(&mut msg) {
-            Sent::All { .. } => {
-                self.core.after_success();
-                Ok(())
-            }
+            Sent::All { .. } => Ok(()),
             Sent::Full(_) => Err(TrySendError::Full(msg)),
             Sent::Failed { error, unsent } => {
                 Err(TrySendError::Failed(error, msg.split_off(unsent)))
@@ -681,11 +669,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn try_recv(&self) -> Result<Option<Multipart>> {
-        let msg = self.core.recv_now()?;
-        if msg.is_some() {
-            self.core.after_success();
-        }
-        Ok(msg)
+        self.core.recv_now()
     }
 
     /// Waits until a message can be received (POLLIN).
@@ -718,16 +702,19 @@ impl Socket {
     }
 
     async fn ready(&self, want: Want) -> Result<()> {
-        let flag = match want {
-            Want::Recv => Events::READABLE,
-            Want::Send => Events::WRITABLE,
-        };
-        loop {
-            if self.events()?.contains(flag) {
-                return Ok(());
-            }
-            self.core.wait(want, None).await?;
-        }
+        self.core
+            .run(want, |core, _| {
+                let (events, stamp) = core.events_stamped()?;
+                Ok(if events & want.bit() != 0 {
+                    Attempt::Done {
+                        value: (),
+                        bytes: 0,
+                    }
+                } else {
+                    Attempt::WouldBlock(stamp)
+                })
+            })
+            .await
     }
 
     /// What the socket can do now (`ZMQ_EVENTS`).
@@ -839,14 +826,6 @@ pub struct Endpoints {
 /// The endpoint for libzmq (validated endpoints have no NUL byte).
 fn c_endpoint(endpoint: &str) -> Result<std::ffi::CString> {
     raw::c_string(endpoint).map_err(|_| Error::invalid_endpoint(endpoint, "contains a NUL byte"))
-}
-
-/// A text option as libzmq returns it, without its NUL terminator.
-pub(crate) fn text_option(mut bytes: Vec<u8>) -> String {
-    if let Some(end) = bytes.iter().position(|&b| b == 0) {
-        bytes.truncate(end);
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn single_frame(msg: Multipart) -> Result<crate::Message> {
