@@ -8,7 +8,7 @@ use zmq_tokio::errno::{EADDRINUSE, EAGAIN, EFSM, ETERM};
 use zmq_tokio::{options, Error, Multipart, Socket, SocketType, TrySendError};
 
 mod support;
-use support::unique_inproc;
+use support::{bounded, unique_inproc};
 
 /// Bound on every test body.
 const TEST_LIMIT: Duration = Duration::from_secs(10);
@@ -256,7 +256,7 @@ fn assert_efsm(what: &str, result: zmq_tokio::Result<impl std::fmt::Debug>, op: 
 
 #[tokio::test(flavor = "current_thread")]
 async fn req_rep_out_of_turn_is_efsm_not_a_hang() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         // REQ recv before any send.
         let req = Socket::new(SocketType::Req).expect("req");
         let r = timeout(PROMPT, req.recv()).await.expect("REQ recv hung");
@@ -307,8 +307,7 @@ async fn req_rep_out_of_turn_is_efsm_not_a_hang() {
         rep.send("reply").await.expect("reply");
         assert_eq!(req.recv_string().await.expect("recv reply"), "reply");
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -346,7 +345,7 @@ async fn unbind_or_disconnect_what_was_never_there() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn message_with_zero_frames_is_an_error() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let endpoint = unique_inproc("empty");
         let pull = Socket::new(SocketType::Pull).expect("pull");
         pull.bind(&endpoint).expect("bind");
@@ -386,13 +385,12 @@ async fn message_with_zero_frames_is_an_error() {
             "after"
         );
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn recv_helpers_reject_wrong_shapes_and_consume_the_message() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let endpoint = unique_inproc("shapes");
         let pull = Socket::new(SocketType::Pull).expect("pull");
         pull.bind(&endpoint).expect("bind");
@@ -446,8 +444,7 @@ async fn recv_helpers_reject_wrong_shapes_and_consume_the_message() {
         );
         assert!(pull.try_recv().expect("try_recv").is_none());
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 fn assert_invalid_option(what: &str, result: zmq_tokio::Result<()>, name: &str, says: &str) {
