@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per message of a workload of examples/profile.rs, counted by
+# Instructions per message of a workload of tools/profile.rs, counted by
 # valgrind's callgrind: the difference of a run of N and a run of 2N
 # messages, divided by N, so that set-up costs cancel out.
 #

@@ -5,7 +5,7 @@
 //! against `Bytes::from_owner`.
 //!
 //! Run with `cargo bench --bench message`. `Message::COPY_THRESHOLD` is set
-//! from what this shows (see the README's performance section).
+//! from what this shows (the table is in benches/README.md).
 
 use std::hint::black_box;
 

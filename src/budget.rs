@@ -12,8 +12,8 @@
 //! per frame, only per read). A unit per message made a task that streams
 //! 16 B messages yield every 128 of them, and each yield parks the worker
 //! for an `epoll_wait` and hands the other ready task to the other worker:
-//! that cost 10–20% of the throughput at 16 B (the README's performance
-//! section has the measurements).
+//! that cost 10–20% of the throughput at 16 B (`benches/README.md` has the
+//! measurements).
 //!
 //! So a successful operation owes an eighth of a unit, plus an eighth per
 //! [`BYTES_PER_EIGHTH`] bytes it moved, at most a whole unit. The debt is

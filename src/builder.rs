@@ -8,8 +8,9 @@ use crate::{Context, Result, Socket, SocketType};
 /// An option to apply to the new socket.
 type Apply<'a> = Box<dyn FnOnce(&Socket) -> Result<()> + 'a>;
 
-/// A socket under construction, from [`Socket::builder`]: like Racket's
-/// `(zmq-socket 'sub #:connect ... #:subscribe ...)`.
+/// A socket under construction, from [`Socket::builder`]: options,
+/// subscriptions, binds and connects given in one expression, applied in
+/// the order libzmq needs (options before the first bind or connect).
 ///
 /// [`build`](SocketBuilder::build) applies everything in a fixed order,
 /// whatever order the calls came in: options (and the routing id) first,

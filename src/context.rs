@@ -135,6 +135,31 @@ impl Context {
     /// Cancelling it does not stop the termination: the context is shut
     /// down and its sockets closed before the first `.await`, and libzmq's
     /// termination goes on in its thread.
+    ///
+    /// # Examples
+    ///
+    /// The graceful end of a service: stop, let sent messages go out, and
+    /// wait until libzmq has released everything.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use zmq_tokio::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let pull = ctx.socket(SocketType::Pull)?;
+    /// pull.bind("inproc://terminate-example")?;
+    /// let push = ctx.socket(SocketType::Push)?;
+    /// push.connect("inproc://terminate-example")?;
+    /// push.send("last words").await?;
+    /// assert_eq!(pull.recv_string().await?, "last words");
+    ///
+    /// ctx.terminate().await?;
+    /// assert!(matches!(pull.recv().await, Err(Error::ContextTerminated)));
+    /// assert!(matches!(ctx.socket(SocketType::Pull), Err(Error::ContextTerminated)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn terminate(&self) -> Result<()> {
         self.shutdown();
         let raw = self

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io;
 
+use crate::errno;
 use crate::raw::{self, Errno};
 use crate::Multipart;
 
@@ -64,13 +65,19 @@ pub enum Error {
         reason: Cow<'static, str>,
     },
     /// No Tokio runtime with I/O enabled is running on this thread; sockets
-    /// register with the reactor when they are created. (A runtime without
-    /// I/O makes Tokio panic inside the registration; the panic is caught
-    /// and becomes this error, but the panic hook has printed it.)
+    /// register with the reactor when they are created. (Tokio panics when
+    /// asked to register with a runtime built without I/O; that panic is
+    /// caught, without the panic hook printing it, and becomes this error.)
     NoRuntime,
+    /// The Tokio runtime the socket was created in has shut down: a
+    /// socket waits on the reactor it registered with, so once that runtime
+    /// is dropped, operations that have to wait fail with this error. Create
+    /// the socket in the runtime that uses it.
+    RuntimeShutdown,
     /// An error reported by libzmq.
     Zmq {
-        /// The errno value (`EFSM`, `EHOSTUNREACH`, ...).
+        /// The errno value, one of [`errno`](crate::errno)'s codes
+        /// ([`EFSM`](crate::errno::EFSM), ...) or an OS code.
         errno: i32,
         /// libzmq's description of it (`zmq_strerror`).
         message: String,
@@ -78,12 +85,32 @@ pub enum Error {
         /// `bind tcp://127.0.0.1:5555`, `set SNDHWM`, `send`.
         operation: Cow<'static, str>,
     },
-    /// An I/O error from the reactor registration of the socket's fd.
+    /// An I/O error from the operating system: registering a socket's fd
+    /// with Tokio's reactor, or starting the thread that terminates a
+    /// context.
     Io(io::Error),
 }
 
 impl Error {
-    /// The errno behind this error, where libzmq reported one.
+    /// The errno behind this error, where libzmq (or the OS) reported one,
+    /// to compare with the codes in [`errno`](crate::errno).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use zmq_tokio::{errno, Socket, SocketType};
+    ///
+    /// let first = Socket::new(SocketType::Rep)?;
+    /// first.bind("inproc://errno-example")?;
+    /// let second = Socket::new(SocketType::Rep)?;
+    /// let err = second.bind("inproc://errno-example").unwrap_err();
+    /// assert_eq!(err.errno(), Some(errno::EADDRINUSE));
+    /// assert!(err.to_string().starts_with("bind inproc://errno-example failed: EADDRINUSE"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn errno(&self) -> Option<i32> {
         match self {
             Error::Zmq { errno, .. } => Some(*errno),
@@ -143,8 +170,21 @@ impl fmt::Display for Error {
                 errno,
                 message,
                 operation,
-            } => write!(f, "{operation} failed: {message} (errno {errno})"),
-            Error::Io(e) => write!(f, "reactor registration failed: {e}"),
+            } => {
+                write!(f, "{operation} failed: ")?;
+                match errno::name(*errno) {
+                    Some(name) => write!(f, "{name} ({})", lower_first(message))?,
+                    None => write!(f, "{} (errno {errno})", lower_first(message))?,
+                }
+                match errno::hint(*errno) {
+                    Some(hint) => write!(f, ": {hint}"),
+                    None => Ok(()),
+                }
+            }
+            Error::RuntimeShutdown => f.write_str(
+                "the Tokio runtime this socket was created in has shut down: create sockets in the runtime that uses them",
+            ),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
 }
@@ -158,9 +198,27 @@ impl std::error::Error for Error {
     }
 }
 
+/// libzmq's messages start with a capital letter; ours follow the Rust
+/// convention of lower case.
+fn lower_first(message: &str) -> Cow<'_, str> {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) if first.is_uppercase() => {
+            Cow::Owned(first.to_lowercase().chain(chars).collect())
+        }
+        _ => Cow::Borrowed(message),
+    }
+}
+
 impl From<io::Error> for Error {
+    /// Tokio's error for a reactor that has shut down becomes
+    /// [`Error::RuntimeShutdown`]; every other I/O error [`Error::Io`].
     fn from(e: io::Error) -> Self {
-        Error::Io(e)
+        if tokio::runtime::is_rt_shutdown_err(&e) {
+            Error::RuntimeShutdown
+        } else {
+            Error::Io(e)
+        }
     }
 }
 
@@ -174,7 +232,7 @@ impl From<Error> for io::Error {
                 io::ErrorKind::InvalidInput
             }
             Error::InvalidMessage { .. } => io::ErrorKind::InvalidData,
-            Error::NoRuntime => io::ErrorKind::Other,
+            Error::NoRuntime | Error::RuntimeShutdown => io::ErrorKind::Other,
             // libzmq's own errnos (EFSM, ETERM, ...) mean nothing to the OS.
             Error::Zmq { errno, .. } if *errno >= raw::ZMQ_HAUSNUMERO => io::ErrorKind::Other,
             Error::Zmq { errno, .. } => io::Error::from_raw_os_error(*errno).kind(),

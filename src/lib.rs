@@ -46,7 +46,7 @@
 //! # Messages and copies
 //!
 //! A [`Multipart`] is a whole message of [`Message`] frames. Frames larger
-//! than [`Message::COPY_THRESHOLD`] go from [`bytes::Bytes`] (or `Vec<u8>`)
+//! than [`Message::COPY_THRESHOLD`] go from [`Bytes`] (or `Vec<u8>`)
 //! to libzmq without being copied, and [`Message::into_bytes`] hands
 //! received frames of [`Message::INTO_BYTES_COPY_BELOW`] bytes or more to
 //! `Bytes` without a copy.
@@ -95,6 +95,7 @@ mod budget;
 mod builder;
 mod context;
 mod endpoint;
+pub mod errno;
 mod error;
 mod message;
 mod monitor;
@@ -106,6 +107,10 @@ mod socket;
 mod socket_type;
 
 pub use builder::SocketBuilder;
+/// The shared byte buffer frames convert from and to without a copy
+/// ([`Message::into_bytes`], [`Socket::recv_bytes`]), re-exported so that
+/// naming it needs no other dependency.
+pub use bytes::Bytes;
 pub use context::{Context, ContextBuilder};
 pub use error::{Error, Result, TrySendError};
 pub use message::Message;

@@ -6,6 +6,7 @@ use std::ops::Deref;
 use bytes::Bytes;
 
 use crate::raw::{self, RawMsg};
+use crate::{Error, Result};
 
 /// One frame of a ZeroMQ message.
 ///
@@ -26,6 +27,17 @@ use crate::raw::{self, RawMsg};
 ///
 /// `Clone` shares the content of large frames (a reference count, as
 /// `zmq_msg_copy` does) and copies small ones.
+///
+/// # Conversions
+///
+/// A frame is made `From` bytes or text: `&str`, `String`, `&String`,
+/// `&[u8]`, `&[u8; N]`, `Vec<u8>`, `&Vec<u8>`, [`Bytes`] and `&Message`.
+/// Borrowed values are copied. Numbers are refused (`Message::from(5u32)`
+/// does not compile): their width and byte order are the application's
+/// protocol, so say it, for instance `Message::from(&5u32.to_be_bytes())`.
+/// Back out: [`as_str`](Message::as_str), `String::try_from`, [`Bytes`]
+/// (`From`), and `Display`, which shows text and replaces bytes that are
+/// not UTF-8.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -48,8 +60,8 @@ impl Message {
     /// Frames larger than this many bytes are handed from [`Bytes`] (or
     /// `Vec<u8>`, `String`) to libzmq without copying; smaller ones are
     /// copied. `cargo bench --bench message` put the crossover between
-    /// 256 B (copy 15% cheaper) and 1 KiB (zero-copy 35% cheaper); see the
-    /// README's performance section.
+    /// 256 B (copy 15% cheaper) and 1 KiB (zero-copy 35% cheaper); the
+    /// figures are in the repository's `benches/README.md`.
     pub const COPY_THRESHOLD: usize = 512;
 
     /// [`into_bytes`](Message::into_bytes) copies received frames smaller
@@ -267,6 +279,20 @@ impl From<&String> for Message {
     }
 }
 
+impl From<&Vec<u8>> for Message {
+    /// Copies the bytes.
+    fn from(data: &Vec<u8>) -> Self {
+        Message::copy_from_slice(data)
+    }
+}
+
+impl From<&Message> for Message {
+    /// The same as [`Clone`]: shares large frames, copies small ones.
+    fn from(frame: &Message) -> Self {
+        frame.clone()
+    }
+}
+
 impl From<String> for Message {
     fn from(text: String) -> Self {
         Message::from(text.into_bytes())
@@ -296,5 +322,57 @@ impl From<Bytes> for Message {
 impl From<Message> for Bytes {
     fn from(msg: Message) -> Self {
         msg.into_bytes()
+    }
+}
+
+/// The frame as text: UTF-8 is written as it is, bytes that are not valid
+/// UTF-8 as U+FFFD (`\u{FFFD}`), as [`String::from_utf8_lossy`] does. For
+/// text or nothing use [`Message::as_str`] or `String::try_from`; to see
+/// the bytes use `{:?}`.
+///
+/// ```
+/// use zmq_tokio::Message;
+///
+/// assert_eq!(Message::from("hello").to_string(), "hello");
+/// assert_eq!(Message::from(&b"caf\xe9"[..]).to_string(), "caf\u{FFFD}");
+/// ```
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{FFFD}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The frame's text, copied; an error if the frame is not UTF-8.
+///
+/// ```
+/// use zmq_tokio::Message;
+///
+/// assert_eq!(String::try_from(Message::from("hello")).unwrap(), "hello");
+/// assert!(String::try_from(Message::from(&[0xff][..])).is_err());
+/// ```
+impl TryFrom<Message> for String {
+    type Error = Error;
+
+    fn try_from(frame: Message) -> Result<String> {
+        String::try_from(&frame)
+    }
+}
+
+impl TryFrom<&Message> for String {
+    type Error = Error;
+
+    fn try_from(frame: &Message) -> Result<String> {
+        match std::str::from_utf8(frame) {
+            Ok(text) => Ok(text.to_owned()),
+            Err(e) => Err(Error::InvalidMessage {
+                reason: format!("the frame is not UTF-8 text: {e}").into(),
+            }),
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Socket monitoring: the connection events libzmq reports for a socket,
-//! as a [`Stream`].
+//! as a [`Stream`](futures::Stream).
 //!
 //! `zmq_socket_monitor` makes libzmq publish a socket's events on a PAIR
 //! socket that libzmq itself binds at an `inproc://` endpoint; the events
@@ -365,7 +365,7 @@ fn take_current(key: usize, id: u64) -> bool {
 }
 
 /// The events of a socket, from [`Socket::monitor`]: a
-/// [`Stream`] of [`SocketEvent`]s.
+/// [`Stream`](futures::Stream) of [`SocketEvent`]s.
 ///
 /// The stream yields the requested events in the order libzmq reports them
 /// and ends (`None`) once monitoring has stopped: when the monitored socket
@@ -451,7 +451,26 @@ impl Socket {
     ///
     /// # Examples
     ///
-    /// See [`Monitor`].
+    /// Waiting until a client has connected:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use zmq_tokio::{Event, EventMask, Socket, SocketType};
+    ///
+    /// let client = Socket::new(SocketType::Req)?;
+    /// let mut monitor = client.monitor(EventMask::CONNECTED)?;
+    /// let server = Socket::new(SocketType::Rep)?;
+    /// let endpoint = server.bind("tcp://127.0.0.1:*")?;
+    /// client.connect(&endpoint)?;
+    ///
+    /// let event = monitor.next_event().await.expect("monitoring goes on")?;
+    /// assert_eq!(event.event, Event::Connected);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`Monitor`] has a longer example.
     pub fn monitor(&self, events: EventMask) -> Result<Monitor> {
         if self.core().is_closed() {
             return Err(self.core().closed_error());

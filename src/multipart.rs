@@ -6,7 +6,7 @@ use std::ops::{Index, IndexMut};
 
 use bytes::Bytes;
 
-use crate::Message;
+use crate::{Error, Message, Result};
 
 /// A whole ZeroMQ message: one or more frames, sent and received
 /// atomically.
@@ -357,8 +357,19 @@ impl IntoIterator for Multipart {
     }
 }
 
-impl FromIterator<Message> for Multipart {
-    fn from_iter<I: IntoIterator<Item = Message>>(iter: I) -> Self {
+/// Collects frames, or anything a frame is made from (`&str`, `String`,
+/// `Bytes`, `Vec<u8>`, `&[u8]`, `&Message`, ...), into one message.
+///
+/// ```
+/// use zmq_tokio::Multipart;
+///
+/// let msg: Multipart = "a b c".split(' ').collect();
+/// assert_eq!(msg.len(), 3);
+/// let copy: Multipart = msg.iter().skip(1).collect();
+/// assert_eq!(copy, Multipart::from(["b", "c"]));
+/// ```
+impl<M: Into<Message>> FromIterator<M> for Multipart {
+    fn from_iter<I: IntoIterator<Item = M>>(iter: I) -> Self {
         let mut msg = Multipart::new();
         msg.extend(iter);
         msg
@@ -398,7 +409,59 @@ macro_rules! single_frame {
     )*};
 }
 
-single_frame!(&str, &String, String, &[u8], Vec<u8>, Bytes);
+single_frame!(&str, &String, String, &[u8], Vec<u8>, &Vec<u8>, Bytes);
+
+impl From<&Multipart> for Multipart {
+    /// The same as [`Clone`]: frames are shared or copied as
+    /// [`Message`]'s `Clone` does.
+    fn from(msg: &Multipart) -> Self {
+        msg.clone()
+    }
+}
+
+/// A frame in front of a body: the routing-id form a ROUTER sends and
+/// receives, `(routing_id, body)`. The body is anything that converts to a
+/// [`Multipart`]. A REQ peer expects an empty delimiter frame between the
+/// two: `(routing_id, ["", "reply"])`.
+///
+/// ```
+/// use zmq_tokio::{Message, Multipart};
+///
+/// let id = Message::from("client-1");
+/// let reply = Multipart::from((id.clone(), "reply"));
+/// assert_eq!(reply, Multipart::from(["client-1", "reply"]));
+/// let to_req = Multipart::from((id, ["", "reply"]));
+/// assert_eq!(to_req.len(), 3);
+/// ```
+impl<F: Into<Message>, B: Into<Multipart>> From<(F, B)> for Multipart {
+    fn from((first, body): (F, B)) -> Self {
+        let mut msg = body.into();
+        msg.push_front(first);
+        msg
+    }
+}
+
+/// The text of a one-frame message, copied. A message of several frames,
+/// or a frame that is not UTF-8, is an [`Error::InvalidMessage`].
+///
+/// ```
+/// use zmq_tokio::Multipart;
+///
+/// assert_eq!(String::try_from(Multipart::from("hi")).unwrap(), "hi");
+/// assert!(String::try_from(Multipart::from(["a", "b"])).is_err());
+/// ```
+impl TryFrom<Multipart> for String {
+    type Error = Error;
+
+    fn try_from(msg: Multipart) -> Result<String> {
+        if msg.len() != 1 {
+            return Err(Error::InvalidMessage {
+                reason: format!("expected one frame of text, got {} frames", msg.len()).into(),
+            });
+        }
+        String::try_from(&msg[0])
+    }
+}
 
 impl<const N: usize> From<&[u8; N]> for Multipart {
     fn from(value: &[u8; N]) -> Self {

@@ -4,7 +4,7 @@
 //! constant knows its libzmq number, its value type and whether it can be
 //! read and written, so [`Socket::set`](crate::Socket::set) and
 //! [`Socket::get`](crate::Socket::get) check the value's type at compile
-//! time; [`all`] lists them (like Racket's `zmq-list-options`). Values keep
+//! time; [`all`] lists them with their type and access. Values keep
 //! libzmq's units (`LINGER` and `RCVTIMEO` in milliseconds), so libzmq's
 //! `zmq_setsockopt` documentation reads straight across.
 //!
@@ -343,7 +343,7 @@ macro_rules! options {
         )*
 
         /// Every option this crate knows, in libzmq's numbering order, with
-        /// its type and access (like Racket's `zmq-list-options`). The
+        /// its type and access. The
         /// aliases [`IDENTITY`] and [`CONNECT_RID`] are not listed apart.
         pub fn all() -> &'static [OptionInfo] {
             const ALL: &[OptionInfo] = &[$(
@@ -586,12 +586,12 @@ options! {
     BINDTODEVICE: String = ZMQ_BINDTODEVICE, rw;
 }
 
-/// Deprecated libzmq name of [`ROUTING_ID`] (`ZMQ_IDENTITY`), as Racket's
-/// binding lists it; the same option.
+/// Deprecated libzmq name of [`ROUTING_ID`] (`ZMQ_IDENTITY`, still in
+/// libzmq's `zmq.h`); the same option.
 pub const IDENTITY: SocketOption<Vec<u8>> = ROUTING_ID;
 
-/// Deprecated libzmq name of [`CONNECT_ROUTING_ID`] (`ZMQ_CONNECT_RID`), as
-/// Racket's binding lists it; the same option.
+/// Deprecated libzmq name of [`CONNECT_ROUTING_ID`] (`ZMQ_CONNECT_RID`,
+/// still in libzmq's `zmq.h`); the same option.
 pub const CONNECT_RID: SocketOption<Vec<u8>> = CONNECT_ROUTING_ID;
 
 fn is_curve_key(id: c_int) -> bool {

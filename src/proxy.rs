@@ -50,8 +50,8 @@ impl Direction {
 /// How many messages one direction forwards, by default, before the proxy
 /// looks at cancel, control and the other direction again. `cargo bench
 /// --bench ratio` measured bursts of 16, 64, 256 and 1024 at 16 B over tcp
-/// and inproc: no size stood out beyond the run-to-run spread (see the
-/// README), so the default bounds the time one direction can hold the
+/// and inproc: no size stood out beyond the run-to-run spread (the figures are
+/// in the repository's `benches/README.md`), so the default bounds the time one direction can hold the
 /// other back while keeping the per-burst checks rare.
 pub const DEFAULT_BURST: usize = 256;
 
@@ -223,6 +223,41 @@ impl Proxy {
     /// # Cancel safety
     ///
     /// As [`run`](Proxy::run); `cancel` is the way to stop it cleanly.
+    ///
+    /// # Examples
+    ///
+    /// A proxy that runs until a signal, then gives its sockets back:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use tokio::sync::oneshot;
+    /// use zmq_tokio::{proxy, Socket, SocketType};
+    ///
+    /// let frontend = Socket::new(SocketType::Pull)?;
+    /// frontend.bind("inproc://run-until-in")?;
+    /// let backend = Socket::new(SocketType::Push)?;
+    /// backend.bind("inproc://run-until-out")?;
+    /// let (stop, stopped) = oneshot::channel::<()>();
+    /// let running = tokio::spawn(proxy(frontend, backend).run_until(async {
+    ///     let _ = stopped.await;
+    /// }));
+    ///
+    /// let producer = Socket::new(SocketType::Push)?;
+    /// producer.connect("inproc://run-until-in")?;
+    /// let consumer = Socket::new(SocketType::Pull)?;
+    /// consumer.connect("inproc://run-until-out")?;
+    /// producer.send("through the proxy").await?;
+    /// assert_eq!(consumer.recv_string().await?, "through the proxy");
+    ///
+    /// stop.send(()).unwrap();
+    /// let outcome = running.await.unwrap()?;
+    /// assert_eq!(outcome.stats.frontend_to_backend.messages, 1);
+    /// assert!(outcome.unsent.is_empty());
+    /// // outcome.frontend and outcome.backend are the sockets, still bound.
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run_until(self, cancel: impl Future<Output = ()>) -> Result<ProxyOutcome> {
         let Proxy {
             frontend,
@@ -475,7 +510,43 @@ impl Forwarder<'_> {
 
 /// A handle to a running [`Proxy`]: `Clone + Send + Sync`, usable from any
 /// task or thread. Commands take effect at once, even while both sides of
-/// the proxy are full.
+/// the proxy are full. These are the commands of libzmq's
+/// `zmq_proxy_steerable` (`PAUSE`, `RESUME`, `TERMINATE`, `STATISTICS`).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> zmq_tokio::Result<()> {
+/// use std::time::Duration;
+/// use zmq_tokio::{proxy, Socket, SocketType};
+///
+/// let frontend = Socket::new(SocketType::Pull)?;
+/// frontend.bind("inproc://control-in")?;
+/// let backend = Socket::new(SocketType::Push)?;
+/// backend.bind("inproc://control-out")?;
+/// let proxy = proxy(frontend, backend);
+/// let control = proxy.control();
+/// let running = tokio::spawn(proxy.run());
+///
+/// let producer = Socket::new(SocketType::Push)?;
+/// producer.connect("inproc://control-in")?;
+/// let consumer = Socket::new(SocketType::Pull)?;
+/// consumer.connect("inproc://control-out")?;
+///
+/// control.pause();
+/// producer.send("held").await?;
+/// let waited = tokio::time::timeout(Duration::from_millis(50), consumer.recv()).await;
+/// assert!(waited.is_err(), "a paused proxy forwards nothing");
+/// control.resume();
+/// assert_eq!(consumer.recv_string().await?, "held");
+///
+/// control.terminate();
+/// running.await.unwrap()?;
+/// assert_eq!(control.stats().frontend_to_backend.messages, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct ProxyControl {
     shared: Arc<Shared>,

@@ -9,6 +9,9 @@ use std::time::Duration;
 use tokio::time::{sleep, timeout};
 use zmq_tokio::{options, Multipart, Socket, SocketType, TrySendError};
 
+mod support;
+use support::bounded;
+
 /// Bound on every test body: a hang fails instead of stalling the suite.
 const TEST_LIMIT: Duration = Duration::from_secs(20);
 
@@ -105,16 +108,22 @@ async fn recv_raced_against_timer(tag: &str) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn recv_cancelled_by_timer_loses_nothing_current_thread() {
-    timeout(TEST_LIMIT, recv_raced_against_timer("recv-ct"))
-        .await
-        .expect("test timed out");
+    bounded(
+        "test timed out",
+        TEST_LIMIT,
+        recv_raced_against_timer("recv-ct"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recv_cancelled_by_timer_loses_nothing_multi_thread() {
-    timeout(TEST_LIMIT, recv_raced_against_timer("recv-mt"))
-        .await
-        .expect("test timed out");
+    bounded(
+        "test timed out",
+        TEST_LIMIT,
+        recv_raced_against_timer("recv-mt"),
+    )
+    .await;
 }
 
 /// Same race, but the receiver is a separate task on the multi-thread
@@ -122,7 +131,7 @@ async fn recv_cancelled_by_timer_loses_nothing_multi_thread() {
 /// count that varies (1 to 4 frames), to catch interleaving of frames.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recv_cancelled_variable_frame_counts_multi_thread() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         const N: u32 = 400;
         let endpoint = inproc("varframes");
         let pull = Arc::new(Socket::new(SocketType::Pull).expect("pull"));
@@ -165,8 +174,7 @@ async fn recv_cancelled_variable_frame_counts_multi_thread() {
         push.send("end").await.expect("send end");
         assert_eq!(pull.recv().await.expect("recv end"), Multipart::from("end"));
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 /// A PUSH/PULL inproc pair with tiny high-water marks; the PULL side does
@@ -264,16 +272,12 @@ async fn send_cancelled_at_hwm_body() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn send_cancelled_at_hwm_sends_nothing_current_thread() {
-    timeout(TEST_LIMIT, send_cancelled_at_hwm_body())
-        .await
-        .expect("test timed out");
+    bounded("test timed out", TEST_LIMIT, send_cancelled_at_hwm_body()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_cancelled_at_hwm_sends_nothing_multi_thread() {
-    timeout(TEST_LIMIT, send_cancelled_at_hwm_body())
-        .await
-        .expect("test timed out");
+    bounded("test timed out", TEST_LIMIT, send_cancelled_at_hwm_body()).await;
 }
 
 /// A send raced in `select!` against a timer while the reader drains slowly:
@@ -281,7 +285,7 @@ async fn send_cancelled_at_hwm_sends_nothing_multi_thread() {
 /// reader must see every number exactly once and in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_raced_against_timer_no_duplicates() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         const N: u32 = 150;
         let (push, pull) = tiny_hwm_pair("send-race");
         let reader = tokio::spawn(async move {
@@ -318,13 +322,12 @@ async fn send_raced_against_timer_no_duplicates() {
             "a cancelled send was delivered after all"
         );
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn cancelled_readable_leaves_socket_working() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let endpoint = inproc("readable");
         let pull = Socket::new(SocketType::Pull).expect("pull");
         pull.bind(&endpoint).expect("bind");
@@ -347,13 +350,12 @@ async fn cancelled_readable_leaves_socket_working() {
             assert_eq!(msg, format!("round-{round}"));
         }
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_readable_then_message_from_other_task() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let endpoint = inproc("readable-mt");
         let pull = Arc::new(Socket::new(SocketType::Pull).expect("pull"));
         pull.bind(&endpoint).expect("bind");
@@ -380,13 +382,12 @@ async fn cancelled_readable_then_message_from_other_task() {
             .expect("waiter task");
         assert_eq!(got, "wake");
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn cancelled_writable_leaves_socket_working() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let (push, pull) = tiny_hwm_pair("writable");
         let filled = fill(&push);
         assert!(!push.events().expect("events").is_writable());
@@ -416,6 +417,5 @@ async fn cancelled_writable_leaves_socket_working() {
         assert_eq!(msg, "after");
         assert!(pull.try_recv().expect("try_recv").is_none());
     })
-    .await
-    .expect("test timed out");
+    .await;
 }

@@ -1,27 +1,19 @@
 //! Bad input gets a clear error, never a panic or a hang (SPEC §2.7).
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::timeout;
-use zmq_sys::errno::{EADDRINUSE, EAGAIN, EFSM, ETERM};
-use zmq_tokio::{options, Context, Error, Multipart, Socket, SocketType, TrySendError};
+use zmq_tokio::errno::{EADDRINUSE, EAGAIN, EFSM, ETERM};
+use zmq_tokio::{options, Error, Multipart, Socket, SocketType, TrySendError};
+
+mod support;
+use support::{bounded, unique_inproc};
 
 /// Bound on every test body.
 const TEST_LIMIT: Duration = Duration::from_secs(10);
 /// Bound on an operation that must fail at once rather than wait.
 const PROMPT: Duration = Duration::from_secs(2);
-
-fn unique_inproc(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "inproc://errors-{tag}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// Asserts `result` is an `InvalidEndpoint` for `endpoint` whose text names
 /// the endpoint and contains `reason`.
@@ -264,7 +256,7 @@ fn assert_efsm(what: &str, result: zmq_tokio::Result<impl std::fmt::Debug>, op: 
 
 #[tokio::test(flavor = "current_thread")]
 async fn req_rep_out_of_turn_is_efsm_not_a_hang() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         // REQ recv before any send.
         let req = Socket::new(SocketType::Req).expect("req");
         let r = timeout(PROMPT, req.recv()).await.expect("REQ recv hung");
@@ -315,8 +307,7 @@ async fn req_rep_out_of_turn_is_efsm_not_a_hang() {
         rep.send("reply").await.expect("reply");
         assert_eq!(req.recv_string().await.expect("recv reply"), "reply");
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -354,7 +345,7 @@ async fn unbind_or_disconnect_what_was_never_there() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn message_with_zero_frames_is_an_error() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let endpoint = unique_inproc("empty");
         let pull = Socket::new(SocketType::Pull).expect("pull");
         pull.bind(&endpoint).expect("bind");
@@ -394,13 +385,12 @@ async fn message_with_zero_frames_is_an_error() {
             "after"
         );
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn recv_helpers_reject_wrong_shapes_and_consume_the_message() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let endpoint = unique_inproc("shapes");
         let pull = Socket::new(SocketType::Pull).expect("pull");
         pull.bind(&endpoint).expect("bind");
@@ -454,8 +444,7 @@ async fn recv_helpers_reject_wrong_shapes_and_consume_the_message() {
         );
         assert!(pull.try_recv().expect("try_recv").is_none());
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 fn assert_invalid_option(what: &str, result: zmq_tokio::Result<()>, name: &str, says: &str) {
@@ -553,257 +542,6 @@ async fn options_read_only_write_only_and_out_of_range() {
         .expect("1-byte routing id");
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn use_after_close_is_closed() {
-    timeout(TEST_LIMIT, async {
-        let socket = Socket::new(SocketType::Pair).expect("socket");
-        let closed = socket.closed();
-        assert!(!socket.is_closed());
-        socket.close();
-        socket.close(); // harmless
-        assert!(socket.is_closed());
-        timeout(PROMPT, closed)
-            .await
-            .expect("closed() did not resolve");
-        timeout(PROMPT, socket.closed())
-            .await
-            .expect("closed() after close did not resolve");
-
-        let closed = |what: &str, r: zmq_tokio::Result<()>| match r {
-            Err(Error::Closed) => {}
-            other => panic!("{what} after close: {other:?}"),
-        };
-        closed(
-            "send",
-            timeout(PROMPT, socket.send("x")).await.expect("send hung"),
-        );
-        closed(
-            "recv",
-            timeout(PROMPT, socket.recv())
-                .await
-                .expect("recv hung")
-                .map(drop),
-        );
-        closed(
-            "recv_string",
-            timeout(PROMPT, socket.recv_string())
-                .await
-                .expect("hung")
-                .map(drop),
-        );
-        closed(
-            "readable",
-            timeout(PROMPT, socket.readable()).await.expect("hung"),
-        );
-        closed(
-            "writable",
-            timeout(PROMPT, socket.writable()).await.expect("hung"),
-        );
-        closed("bind", socket.bind(&unique_inproc("closed")).map(drop));
-        closed("connect", socket.connect(&unique_inproc("closed")));
-        closed("unbind", socket.unbind(&unique_inproc("closed")));
-        closed("set", socket.set(options::SNDHWM, 5));
-        closed("get", socket.get(options::SNDHWM).map(drop));
-        closed("events", socket.events().map(drop));
-        closed("try_recv", socket.try_recv().map(drop));
-        match socket.try_send("kept") {
-            Err(TrySendError::Failed(Error::Closed, back)) => {
-                assert_eq!(back, Multipart::from("kept"))
-            }
-            other => panic!("try_send after close: {other:?}"),
-        }
-        let sub = Socket::new(SocketType::Sub).expect("sub");
-        sub.close();
-        closed("subscribe", sub.subscribe("x"));
-
-        assert_eq!(Error::Closed.errno(), None);
-        assert!(!Error::Closed.to_string().is_empty());
-        assert_eq!(
-            io::Error::from(Error::Closed).kind(),
-            io::ErrorKind::NotConnected
-        );
-    })
-    .await
-    .expect("test timed out");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn close_wakes_pending_operations_on_other_tasks() {
-    timeout(TEST_LIMIT, async {
-        let endpoint = unique_inproc("close-wake");
-        let pull = Arc::new(Socket::new(SocketType::Pull).expect("pull"));
-        pull.bind(&endpoint).expect("bind");
-        let push = Arc::new(Socket::new(SocketType::Push).expect("push"));
-        push.set(options::SNDHWM, 1).expect("SNDHWM");
-        // Not connected: a PUSH without peers cannot send, so send waits.
-
-        let recv_task = {
-            let pull = Arc::clone(&pull);
-            tokio::spawn(async move { pull.recv().await })
-        };
-        let send_task = {
-            let push = Arc::clone(&push);
-            tokio::spawn(async move { push.send("never").await })
-        };
-        let readable_task = {
-            let pull = Arc::clone(&pull);
-            tokio::spawn(async move { pull.readable().await })
-        };
-        let closed_fut = pull.closed();
-        let closed_task = tokio::spawn(closed_fut);
-        // Give the tasks time to park in their waits, so that close() finds
-        // them pending (no observable signal tells when a task has parked).
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!recv_task.is_finished(), "recv returned with no message");
-        assert!(!send_task.is_finished(), "send returned with no peer");
-        assert!(!closed_task.is_finished(), "closed() resolved early");
-
-        pull.close();
-        push.close();
-        let r = timeout(PROMPT, recv_task)
-            .await
-            .expect("pending recv not woken by close")
-            .expect("task");
-        assert!(matches!(r, Err(Error::Closed)), "{r:?}");
-        let r = timeout(PROMPT, send_task)
-            .await
-            .expect("pending send not woken by close")
-            .expect("task");
-        assert!(matches!(r, Err(Error::Closed)), "{r:?}");
-        let r = timeout(PROMPT, readable_task)
-            .await
-            .expect("pending readable not woken by close")
-            .expect("task");
-        assert!(matches!(r, Err(Error::Closed)), "{r:?}");
-        timeout(PROMPT, closed_task)
-            .await
-            .expect("closed() not resolved by close")
-            .expect("task");
-    })
-    .await
-    .expect("test timed out");
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn closed_resolves_when_last_holder_drops() {
-    timeout(TEST_LIMIT, async {
-        let socket = Arc::new(Socket::new(SocketType::Dealer).expect("socket"));
-        let other = Arc::clone(&socket);
-        let closed = tokio::spawn(socket.closed());
-        drop(socket);
-        tokio::task::yield_now().await;
-        assert!(!closed.is_finished(), "resolved while a holder remains");
-        drop(other);
-        timeout(PROMPT, closed)
-            .await
-            .expect("closed() not resolved by drop")
-            .expect("task");
-    })
-    .await
-    .expect("test timed out");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn context_shutdown_terminates_its_sockets() {
-    timeout(TEST_LIMIT, async {
-        let ctx = Context::new();
-        let endpoint = unique_inproc("shutdown");
-        let pull = Arc::new(ctx.socket(SocketType::Pull).expect("pull"));
-        pull.bind(&endpoint).expect("bind");
-        let push = ctx.socket(SocketType::Push).expect("push");
-        push.connect(&endpoint).expect("connect");
-        push.send("before").await.expect("send");
-        assert_eq!(pull.recv_string().await.expect("recv"), "before");
-
-        // A socket of another context is not affected.
-        let bystander = Socket::new(SocketType::Pair).expect("global socket");
-
-        let pending = {
-            let pull = Arc::clone(&pull);
-            tokio::spawn(async move { pull.recv().await })
-        };
-        let closed = tokio::spawn(pull.closed());
-        // Let the recv park in its wait (nothing observable says it has).
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!pending.is_finished(), "recv returned with no message");
-
-        ctx.shutdown();
-        assert!(ctx.is_shutdown());
-        let r = timeout(PROMPT, pending)
-            .await
-            .expect("pending recv not woken by shutdown")
-            .expect("task");
-        assert!(matches!(r, Err(Error::ContextTerminated)), "{r:?}");
-        timeout(PROMPT, closed)
-            .await
-            .expect("closed() not resolved by shutdown")
-            .expect("task");
-        assert!(pull.is_closed() && push.is_closed());
-
-        let terminated = |what: &str, r: zmq_tokio::Result<()>| match r {
-            Err(e @ Error::ContextTerminated) => {
-                assert_eq!(e.errno(), Some(ETERM), "{what}");
-                assert!(!e.to_string().is_empty());
-            }
-            other => panic!("{what} after shutdown: {other:?}"),
-        };
-        terminated(
-            "send",
-            timeout(PROMPT, push.send("after"))
-                .await
-                .expect("send hung"),
-        );
-        terminated(
-            "recv",
-            timeout(PROMPT, pull.recv())
-                .await
-                .expect("recv hung")
-                .map(drop),
-        );
-        terminated(
-            "readable",
-            timeout(PROMPT, pull.readable()).await.expect("hung"),
-        );
-        terminated("try_recv", pull.try_recv().map(drop));
-        terminated("bind", pull.bind(&unique_inproc("after")).map(drop));
-        terminated("connect", push.connect(&unique_inproc("after")));
-        terminated("set", push.set(options::SNDHWM, 3));
-        match push.try_send("kept") {
-            Err(TrySendError::Failed(Error::ContextTerminated, back)) => {
-                assert_eq!(back, Multipart::from("kept"))
-            }
-            other => panic!("try_send after shutdown: {other:?}"),
-        }
-        terminated("ctx.socket", ctx.socket(SocketType::Pair).map(drop));
-
-        assert!(!bystander.is_closed());
-        bystander
-            .set(options::SNDHWM, 3)
-            .expect("other context works");
-        assert_eq!(
-            io::Error::from(Error::ContextTerminated).kind(),
-            io::ErrorKind::BrokenPipe
-        );
-    })
-    .await
-    .expect("test timed out");
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn rcvtimeo_makes_recv_fail_with_timeout() {
-    // SPEC §2.6: with RCVTIMEO set, recv fails with Error::Timeout after that
-    // long. Every libzmq call uses ZMQ_DONTWAIT, so libzmq's own RCVTIMEO
-    // never applies: the crate applies it to its waits (a regression test:
-    // recv once waited forever).
-    let pull = Socket::new(SocketType::Pull).expect("pull");
-    pull.bind(&unique_inproc("rcvtimeo")).expect("bind");
-    pull.set(options::RCVTIMEO, 50).expect("set RCVTIMEO");
-    let r = timeout(PROMPT, pull.recv())
-        .await
-        .expect("recv with RCVTIMEO=50 still pending after 2 s");
-    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
-}
-
 #[test]
 fn socket_outside_a_runtime_is_no_runtime() {
     let r = Socket::new(SocketType::Pair);
@@ -828,6 +566,69 @@ fn socket_in_a_runtime_without_io_is_an_error_not_a_panic() {
         Ok(other) => panic!("expected Err(NoRuntime), got {other:?}"),
         Err(_) => panic!("Socket::new panicked in a runtime without I/O"),
     }
+}
+
+/// Set in the child process that `runtime_without_io_prints_nothing` runs.
+const CHILD_NO_IO: &str = "ZMQ_TOKIO_TEST_CHILD_NO_IO";
+
+#[test]
+fn runtime_without_io_prints_nothing() {
+    // Tokio panics when asked to register an fd in a runtime without I/O;
+    // the crate catches that panic, and the panic hook must not print it.
+    // Runs in a child process (this same test binary) so that its stderr,
+    // with the default panic hook, can be read whole.
+    if std::env::var_os(CHILD_NO_IO).is_some() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let r = rt.block_on(async { Socket::new(SocketType::Pair).map(drop) });
+        assert!(matches!(r, Err(Error::NoRuntime)), "{r:?}");
+        // A panic elsewhere afterwards still prints: the hook is not lost.
+        let _ = std::panic::catch_unwind(|| panic!("a later panic"));
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "runtime_without_io_prints_nothing",
+            "--nocapture",
+        ])
+        .env(CHILD_NO_IO, "1")
+        .output()
+        .expect("run the child test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed: {stderr}");
+    assert!(!stderr.contains("IO is disabled"), "printed: {stderr}");
+    assert!(
+        stderr.contains("a later panic"),
+        "later panic not printed: {stderr}"
+    );
+}
+
+#[test]
+fn waiting_after_the_runtime_is_gone_is_runtime_shutdown() {
+    // A socket waits on the reactor of the runtime it was created in: once
+    // that runtime is dropped, a wait fails with a clear error.
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let pull = first
+        .block_on(async { Socket::new(SocketType::Pull) })
+        .expect("pull");
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let r = second.block_on(async { timeout(PROMPT, pull.recv()).await });
+    let err = match r {
+        Ok(Err(e)) => e,
+        other => panic!("expected an error at once, got {other:?}"),
+    };
+    assert!(matches!(err, Error::RuntimeShutdown), "{err:?}");
+    assert!(err.to_string().contains("runtime"), "{err}");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -883,8 +684,11 @@ async fn errors_convert_to_io_errors_and_report_errno() {
     let efsm = req.try_recv().unwrap_err();
     assert_eq!(efsm.errno(), Some(EFSM));
     let text = efsm.to_string();
-    assert!(text.contains("recv"), "{text}");
-    assert!(text.contains(&EFSM.to_string()), "{text}");
+    assert!(
+        text.starts_with("recv failed: EFSM (operation cannot be accomplished in current state): "),
+        "{text}"
+    );
+    assert!(text.contains("REQ must alternate send then recv"), "{text}");
     let io_err = io::Error::from(efsm);
     assert_eq!(io_err.to_string(), text);
     assert!(

@@ -24,6 +24,9 @@ use tokio::process::{Child, ChildStdout, Command};
 use tokio::task::JoinHandle;
 use zmq_tokio::{options, Message, Multipart, Socket, SocketType};
 
+mod support;
+use support::bounded;
+
 const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/peer.py");
 const PYTHON: &str = "python3";
 
@@ -31,15 +34,6 @@ const PYTHON: &str = "python3";
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 const BIG: usize = 256 * 1024;
-
-/// Runs a test body, failing it if it takes longer than [`TEST_TIMEOUT`].
-async fn bounded<F: Future<Output = zmq_tokio::Result<()>>>(body: F) {
-    match tokio::time::timeout(TEST_TIMEOUT, body).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => panic!("zmq-tokio error: {e}"),
-        Err(_) => panic!("interop test timed out after {TEST_TIMEOUT:?}"),
-    }
-}
 
 /// Fails (never skips) when pyzmq is missing, saying how to get it.
 fn require_pyzmq() {
@@ -294,7 +288,7 @@ fn pyzmq_is_installed() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn our_req_to_pyzmq_rep() {
-    bounded(async {
+    bounded("interop test", TEST_TIMEOUT, async {
         let mut peer = Peer::spawn("rep", &[]);
         let req = Socket::new(SocketType::Req)?;
         req.connect(&peer.endpoint().await)?;
@@ -320,14 +314,15 @@ async fn our_req_to_pyzmq_rep() {
         })
         .await?;
         peer.finish_with("OK 100").await;
-        Ok(())
+        Ok::<_, zmq_tokio::Error>(())
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("zmq-tokio error: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyzmq_req_to_our_rep() {
-    bounded(async {
+    bounded("interop test", TEST_TIMEOUT, async {
         let rep = Socket::new(SocketType::Rep)?;
         let endpoint = rep.bind("tcp://127.0.0.1:*")?;
         let mut peer = Peer::spawn("req", &[&endpoint, "200"]);
@@ -357,14 +352,15 @@ async fn pyzmq_req_to_our_rep() {
         .await?;
         // The peer checks every reply.
         peer.finish_with("OK 200").await;
-        Ok(())
+        Ok::<_, zmq_tokio::Error>(())
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("zmq-tokio error: {e}"));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn our_pub_to_pyzmq_sub() {
-    bounded(async {
+    bounded("interop test", TEST_TIMEOUT, async {
         const PREFIXES: [&str; 2] = ["a.", "c."];
         let publisher = Socket::new(SocketType::Pub)?;
         let pub_endpoint = publisher.bind("tcp://127.0.0.1:*")?;
@@ -426,14 +422,15 @@ async fn our_pub_to_pyzmq_sub() {
             .await?;
         assert_eq!(got, expected, "what pyzmq's SUB received");
         peer.finish_with(&format!("OK {}", expected.len())).await;
-        Ok(())
+        Ok::<_, zmq_tokio::Error>(())
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("zmq-tokio error: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyzmq_pub_to_our_sub() {
-    bounded(async {
+    bounded("interop test", TEST_TIMEOUT, async {
         const PREFIXES: [&str; 2] = ["a.", "b|"];
         let mut peer = Peer::spawn("pub", &PREFIXES);
         let pub_endpoint = peer.endpoint().await;
@@ -487,16 +484,17 @@ async fn pyzmq_pub_to_our_sub() {
         assert_eq!(got, expected, "what our SUB received");
         assert!(sub.try_recv()?.is_none(), "nothing after END");
         peer.finish_with(&format!("OK {}", stream.len())).await;
-        Ok(())
+        Ok::<_, zmq_tokio::Error>(())
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("zmq-tokio error: {e}"));
 }
 
 const STREAM_LEN: usize = 3000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_push_to_pyzmq_pull() {
-    bounded(async {
+    bounded("interop test", TEST_TIMEOUT, async {
         let push = Socket::new(SocketType::Push)?;
         // A small high-water mark, so that backpressure (send waiting for
         // room) is exercised, not just queueing.
@@ -517,14 +515,15 @@ async fn our_push_to_pyzmq_pull() {
             .await?;
         // The peer checks every message against pattern(i), in order.
         peer.finish_with(&format!("OK {STREAM_LEN} {total}")).await;
-        Ok(())
+        Ok::<_, zmq_tokio::Error>(())
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("zmq-tokio error: {e}"));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn pyzmq_push_to_our_pull() {
-    bounded(async {
+    bounded("interop test", TEST_TIMEOUT, async {
         let mut peer = Peer::spawn("push", &[&STREAM_LEN.to_string()]);
         let pull = Socket::new(SocketType::Pull)?;
         pull.set(options::RCVHWM, 100)?;
@@ -549,14 +548,15 @@ async fn pyzmq_push_to_our_pull() {
         .await?;
         peer.finish_with(&format!("OK {STREAM_LEN}")).await;
         assert!(pull.try_recv()?.is_none(), "nothing after END");
-        Ok(())
+        Ok::<_, zmq_tokio::Error>(())
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("zmq-tokio error: {e}"));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn multipart_frames_survive_both_ways() {
-    bounded(async {
+    bounded("interop test", TEST_TIMEOUT, async {
         let mut peer = Peer::spawn("pair", &[]);
         let pair = Socket::new(SocketType::Pair)?;
         pair.connect(&peer.endpoint().await)?;
@@ -589,14 +589,15 @@ async fn multipart_frames_survive_both_ways() {
         })
         .await?;
         peer.finish_with(&format!("OK {}", 2 * sent.len())).await;
-        Ok(())
+        Ok::<_, zmq_tokio::Error>(())
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("zmq-tokio error: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_dealer_to_pyzmq_router() {
-    bounded(async {
+    bounded("interop test", TEST_TIMEOUT, async {
         let mut peer = Peer::spawn("router", &[]);
         let dealer = Socket::new(SocketType::Dealer)?;
         dealer.set(options::ROUTING_ID, b"rust-dealer".to_vec())?;
@@ -627,14 +628,15 @@ async fn our_dealer_to_pyzmq_router() {
         })
         .await?;
         peer.finish_with("OK 50").await;
-        Ok(())
+        Ok::<_, zmq_tokio::Error>(())
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("zmq-tokio error: {e}"));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn pyzmq_dealer_to_our_router() {
-    bounded(async {
+    bounded("interop test", TEST_TIMEOUT, async {
         let router = Socket::new(SocketType::Router)?;
         let endpoint = router.bind("tcp://127.0.0.1:*")?;
         let mut peer = Peer::spawn("dealer", &[&endpoint, "py-dealer", "50"]);
@@ -657,7 +659,8 @@ async fn pyzmq_dealer_to_our_router() {
         .await?;
         // The peer checks every answer.
         peer.finish_with("OK 50").await;
-        Ok(())
+        Ok::<_, zmq_tokio::Error>(())
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("zmq-tokio error: {e}"));
 }

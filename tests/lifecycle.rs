@@ -1,19 +1,20 @@
 //! Lifecycle: building, closing, shutdown, termination, linger and
 //! timeouts (SPEC §1 Context/Sockets, §2.4 and §2.6).
 
-use std::future::Future;
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use zmq_tokio::{options, Context, Error, Socket, SocketType};
+use tokio::time::timeout;
+use zmq_tokio::errno::ETERM;
+use zmq_tokio::{options, Context, Error, Multipart, Socket, SocketType, TrySendError};
 
-async fn bounded<T>(what: &str, secs: u64, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: not done within {secs} s"),
-    }
-}
+mod support;
+use support::{bounded, unique_inproc, TEST_LIMIT};
+
+/// Bound on an operation that must fail at once rather than wait.
+const PROMPT: Duration = Duration::from_secs(2);
 
 /// A loopback port with nothing listening on it: bound, then unbound.
 async fn absent_peer() -> String {
@@ -42,7 +43,7 @@ async fn builder_applies_options_before_connecting() {
         .unwrap();
     assert_eq!(dealer.get(options::SNDHWM).unwrap(), 5);
     assert_eq!(dealer.get(options::ROUTING_ID).unwrap(), b"dealer-7");
-    bounded("router receives", 10, async {
+    bounded("router receives", Duration::from_secs(10), async {
         dealer.send("hi").await.unwrap();
         let msg = router.recv().await.unwrap();
         assert_eq!(msg[0], "dealer-7");
@@ -65,7 +66,7 @@ async fn builder_subscribes_and_reports_the_first_error() {
         .connect("inproc://builder-pubsub")
         .build()
         .unwrap();
-    bounded("subscription works", 10, async {
+    bounded("subscription works", Duration::from_secs(10), async {
         // inproc connects at once, but the subscription reaches the PUB
         // asynchronously: publish until the subscriber has a message.
         loop {
@@ -148,19 +149,36 @@ async fn close_wakes_every_pending_operation_and_closed_resolves() {
         let push = Arc::clone(&push);
         tokio::spawn(async move { push.send("nobody listens").await })
     };
-    // Make sure they are really parked before closing.
+    let readable = {
+        let pull = Arc::clone(&pull);
+        tokio::spawn(async move { pull.readable().await })
+    };
+    // Give the tasks time to park in their waits, so that close() finds
+    // them pending (no observable signal tells when a task has parked).
     tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        receivers.iter().all(|task| !task.is_finished()),
+        "recv returned with no message"
+    );
+    assert!(!sender.is_finished(), "send returned with no peer");
+    assert!(!readable.is_finished(), "readable returned with no message");
+    assert!(!closed_task.is_finished(), "closed() resolved early");
     assert!(!pull.is_closed());
     pull.close();
     push.close();
-    bounded("pending operations wake on close", 10, async {
-        for task in receivers {
-            assert!(matches!(task.await.unwrap(), Err(Error::Closed)));
-        }
-        assert!(matches!(sender.await.unwrap(), Err(Error::Closed)));
-        closed_task.await.unwrap();
-        push_closed.await;
-    })
+    bounded(
+        "pending operations wake on close",
+        Duration::from_secs(10),
+        async {
+            for task in receivers {
+                assert!(matches!(task.await.unwrap(), Err(Error::Closed)));
+            }
+            assert!(matches!(sender.await.unwrap(), Err(Error::Closed)));
+            assert!(matches!(readable.await.unwrap(), Err(Error::Closed)));
+            closed_task.await.unwrap();
+            push_closed.await;
+        },
+    )
     .await;
     assert!(pull.is_closed());
     assert!(matches!(pull.try_recv(), Err(Error::Closed)));
@@ -168,44 +186,107 @@ async fn close_wakes_every_pending_operation_and_closed_resolves() {
     pull.close(); // twice is harmless
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "current_thread")]
 async fn closed_resolves_when_the_last_holder_drops_the_socket() {
-    let socket = Socket::new(SocketType::Dealer).unwrap();
-    let closed = socket.closed();
-    drop(socket);
-    bounded("closed() after drop", 5, closed).await;
+    bounded("test timed out", TEST_LIMIT, async {
+        let socket = Arc::new(Socket::new(SocketType::Dealer).expect("socket"));
+        let other = Arc::clone(&socket);
+        let closed = tokio::spawn(socket.closed());
+        drop(socket);
+        tokio::task::yield_now().await;
+        assert!(!closed.is_finished(), "resolved while a holder remains");
+        drop(other);
+        timeout(PROMPT, closed)
+            .await
+            .expect("closed() not resolved by drop")
+            .expect("task");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_fails_pending_and_later_operations() {
-    let ctx = Context::new();
-    let pull = Arc::new(ctx.socket(SocketType::Pull).unwrap());
-    pull.bind("inproc://shutdown").unwrap();
-    let waiting = {
-        let pull = Arc::clone(&pull);
-        tokio::spawn(async move { pull.recv().await })
-    };
-    let closed = pull.closed();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    ctx.shutdown();
-    assert!(ctx.is_shutdown());
-    bounded("shutdown wakes", 10, async {
-        assert!(matches!(
-            waiting.await.unwrap(),
-            Err(Error::ContextTerminated)
-        ));
-        closed.await;
+    bounded("test timed out", TEST_LIMIT, async {
+        let ctx = Context::new();
+        let endpoint = unique_inproc("shutdown");
+        let pull = Arc::new(ctx.socket(SocketType::Pull).expect("pull"));
+        pull.bind(&endpoint).expect("bind");
+        let push = ctx.socket(SocketType::Push).expect("push");
+        push.connect(&endpoint).expect("connect");
+        push.send("before").await.expect("send");
+        assert_eq!(pull.recv_string().await.expect("recv"), "before");
+
+        // A socket of another context is not affected.
+        let bystander = Socket::new(SocketType::Pair).expect("global socket");
+
+        let pending = {
+            let pull = Arc::clone(&pull);
+            tokio::spawn(async move { pull.recv().await })
+        };
+        let closed = tokio::spawn(pull.closed());
+        // Let the recv park in its wait (nothing observable says it has).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!pending.is_finished(), "recv returned with no message");
+
+        ctx.shutdown();
+        assert!(ctx.is_shutdown());
+        let r = timeout(PROMPT, pending)
+            .await
+            .expect("pending recv not woken by shutdown")
+            .expect("task");
+        assert!(matches!(r, Err(Error::ContextTerminated)), "{r:?}");
+        timeout(PROMPT, closed)
+            .await
+            .expect("closed() not resolved by shutdown")
+            .expect("task");
+        assert!(pull.is_closed() && push.is_closed());
+
+        let terminated = |what: &str, r: zmq_tokio::Result<()>| match r {
+            Err(e @ Error::ContextTerminated) => {
+                assert_eq!(e.errno(), Some(ETERM), "{what}");
+                assert!(!e.to_string().is_empty());
+            }
+            other => panic!("{what} after shutdown: {other:?}"),
+        };
+        terminated(
+            "send",
+            timeout(PROMPT, push.send("after"))
+                .await
+                .expect("send hung"),
+        );
+        terminated(
+            "recv",
+            timeout(PROMPT, pull.recv())
+                .await
+                .expect("recv hung")
+                .map(drop),
+        );
+        terminated(
+            "readable",
+            timeout(PROMPT, pull.readable()).await.expect("hung"),
+        );
+        terminated("try_recv", pull.try_recv().map(drop));
+        terminated("bind", pull.bind(&unique_inproc("after")).map(drop));
+        terminated("connect", push.connect(&unique_inproc("after")));
+        terminated("set", push.set(options::SNDHWM, 3));
+        match push.try_send("kept") {
+            Err(TrySendError::Failed(Error::ContextTerminated, back)) => {
+                assert_eq!(back, Multipart::from("kept"))
+            }
+            other => panic!("try_send after shutdown: {other:?}"),
+        }
+        terminated("ctx.socket", ctx.socket(SocketType::Pair).map(drop));
+
+        assert!(!bystander.is_closed());
+        bystander
+            .set(options::SNDHWM, 3)
+            .expect("other context works");
+        assert_eq!(
+            io::Error::from(Error::ContextTerminated).kind(),
+            io::ErrorKind::BrokenPipe
+        );
     })
     .await;
-    assert!(pull.is_closed());
-    assert!(matches!(pull.recv().await, Err(Error::ContextTerminated)));
-    assert!(
-        matches!(pull.try_send("x"), Err(e) if matches!(e, zmq_tokio::TrySendError::Failed(Error::ContextTerminated, _)))
-    );
-    assert!(matches!(
-        ctx.socket(SocketType::Push),
-        Err(Error::ContextTerminated)
-    ));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -218,7 +299,9 @@ async fn terminate_closes_sockets_and_waits_for_libzmq() {
     push.set(options::LINGER, 100).unwrap();
     push.send("never delivered").await.unwrap();
     let other_handle = ctx.clone();
-    bounded("terminate", 10, ctx.terminate()).await.unwrap();
+    bounded("terminate", Duration::from_secs(10), ctx.terminate())
+        .await
+        .unwrap();
     assert!(other_handle.is_shutdown());
     assert!(push.is_closed());
     assert!(matches!(
@@ -230,9 +313,13 @@ async fn terminate_closes_sockets_and_waits_for_libzmq() {
         Err(Error::ContextTerminated)
     ));
     // A second terminate returns at once.
-    bounded("terminate again", 5, other_handle.terminate())
-        .await
-        .unwrap();
+    bounded(
+        "terminate again",
+        Duration::from_secs(5),
+        other_handle.terminate(),
+    )
+    .await
+    .unwrap();
 }
 
 /// Messages sent just before a close are still delivered to a live peer
@@ -250,12 +337,16 @@ async fn messages_sent_before_close_are_delivered_during_linger() {
     }
     // Most of 12 MiB cannot have crossed loopback yet.
     drop(push);
-    bounded("lingering messages arrive", 20, async {
-        for _ in 0..COUNT {
-            let msg = pull.recv().await.unwrap();
-            assert_eq!(msg[0].len(), frame.len());
-        }
-    })
+    bounded(
+        "lingering messages arrive",
+        Duration::from_secs(20),
+        async {
+            for _ in 0..COUNT {
+                let msg = pull.recv().await.unwrap();
+                assert_eq!(msg[0].len(), frame.len());
+            }
+        },
+    )
     .await;
 }
 
@@ -277,7 +368,7 @@ async fn dropping_sockets_with_unsent_messages_never_blocks_the_runtime() {
         })
     };
     let peer = absent_peer().await;
-    bounded("drop without blocking", 20, async {
+    bounded("drop without blocking", Duration::from_secs(20), async {
         let ctx = Context::new();
         let mut sockets = Vec::new();
         for _ in 0..20 {
@@ -303,6 +394,9 @@ async fn dropping_sockets_with_unsent_messages_never_blocks_the_runtime() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn rcvtimeo_and_sndtimeo_give_timeout_errors() {
+    // Every libzmq call uses ZMQ_DONTWAIT, so libzmq's own RCVTIMEO and
+    // SNDTIMEO never apply: the crate applies them to its waits (a
+    // regression test: recv once waited forever).
     let ctx = Context::new();
     let pull = ctx.socket(SocketType::Pull).unwrap();
     // For inproc, libzmq takes the binder's HWM at bind time.
@@ -310,7 +404,7 @@ async fn rcvtimeo_and_sndtimeo_give_timeout_errors() {
     pull.bind("inproc://timeouts").unwrap();
     pull.set(options::RCVTIMEO, 30).unwrap();
     assert_eq!(pull.get(options::RCVTIMEO).unwrap(), 30);
-    bounded("recv times out", 5, async {
+    bounded("recv times out", Duration::from_secs(5), async {
         assert!(matches!(pull.recv().await, Err(Error::Timeout)));
     })
     .await;
@@ -322,7 +416,7 @@ async fn rcvtimeo_and_sndtimeo_give_timeout_errors() {
     push.set(options::SNDHWM, 1).unwrap();
     push.connect("inproc://timeouts").unwrap();
     push.set(options::SNDTIMEO, 30).unwrap();
-    bounded("send times out at the HWM", 5, async {
+    bounded("send times out at the HWM", Duration::from_secs(5), async {
         let mut sent = 0;
         loop {
             match push.send("fill").await {
@@ -356,12 +450,89 @@ async fn a_message_over_maxmsgsize_does_not_hurt_the_receiver() {
     let small = Socket::new(SocketType::Push).unwrap();
     small.connect(&endpoint).unwrap();
     small.send("fits").await.unwrap();
-    bounded("the receiver keeps serving", 10, async {
-        let msg = pull.recv().await.unwrap();
-        assert_eq!(msg[0], "fits", "the oversized message must never arrive");
-    })
+    bounded(
+        "the receiver keeps serving",
+        Duration::from_secs(10),
+        async {
+            let msg = pull.recv().await.unwrap();
+            assert_eq!(msg[0], "fits", "the oversized message must never arrive");
+        },
+    )
     .await;
     // Nothing else is waiting: the oversized message was dropped.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(pull.try_recv().unwrap().is_none());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn use_after_close_is_closed() {
+    bounded("test timed out", TEST_LIMIT, async {
+        let socket = Socket::new(SocketType::Pair).expect("socket");
+        let closed = socket.closed();
+        assert!(!socket.is_closed());
+        socket.close();
+        socket.close(); // harmless
+        assert!(socket.is_closed());
+        timeout(PROMPT, closed)
+            .await
+            .expect("closed() did not resolve");
+        timeout(PROMPT, socket.closed())
+            .await
+            .expect("closed() after close did not resolve");
+
+        let closed = |what: &str, r: zmq_tokio::Result<()>| match r {
+            Err(Error::Closed) => {}
+            other => panic!("{what} after close: {other:?}"),
+        };
+        closed(
+            "send",
+            timeout(PROMPT, socket.send("x")).await.expect("send hung"),
+        );
+        closed(
+            "recv",
+            timeout(PROMPT, socket.recv())
+                .await
+                .expect("recv hung")
+                .map(drop),
+        );
+        closed(
+            "recv_string",
+            timeout(PROMPT, socket.recv_string())
+                .await
+                .expect("hung")
+                .map(drop),
+        );
+        closed(
+            "readable",
+            timeout(PROMPT, socket.readable()).await.expect("hung"),
+        );
+        closed(
+            "writable",
+            timeout(PROMPT, socket.writable()).await.expect("hung"),
+        );
+        closed("bind", socket.bind(&unique_inproc("closed")).map(drop));
+        closed("connect", socket.connect(&unique_inproc("closed")));
+        closed("unbind", socket.unbind(&unique_inproc("closed")));
+        closed("set", socket.set(options::SNDHWM, 5));
+        closed("get", socket.get(options::SNDHWM).map(drop));
+        closed("events", socket.events().map(drop));
+        closed("try_recv", socket.try_recv().map(drop));
+        match socket.try_send("kept") {
+            Err(TrySendError::Failed(Error::Closed, back)) => {
+                assert_eq!(back, Multipart::from("kept"))
+            }
+            other => panic!("try_send after close: {other:?}"),
+        }
+        let sub = Socket::new(SocketType::Sub).expect("sub");
+        sub.close();
+        closed("subscribe", sub.subscribe("x"));
+
+        assert_eq!(Error::Closed.errno(), None);
+        assert!(!Error::Closed.to_string().is_empty());
+        assert_eq!(
+            io::Error::from(Error::Closed).kind(),
+            io::ErrorKind::NotConnected
+        );
+    })
+    .await;
 }

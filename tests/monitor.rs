@@ -3,7 +3,6 @@
 //! rules that keep libzmq's I/O threads from hanging on the monitor's
 //! blocking sends (libzmq #2829, #3575).
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,40 +10,43 @@ use std::time::Duration;
 use futures::StreamExt;
 use zmq_tokio::{Context, Error, Event, EventMask, Monitor, Socket, SocketEvent, SocketType};
 
-/// Fails the test instead of hanging it.
-async fn bounded<T>(what: &str, secs: u64, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: not done within {secs} s"),
-    }
-}
+mod support;
+use support::bounded;
 
 /// Reads events until one of kind `want`; returns it and those before it.
 async fn wait_for(monitor: &mut Monitor, want: Event) -> (SocketEvent, Vec<SocketEvent>) {
     let mut seen = Vec::new();
-    let found = bounded(&format!("waiting for {want:?}"), 10, async {
-        loop {
-            match monitor.next().await {
-                Some(Ok(event)) if event.event == want => return event,
-                Some(Ok(event)) => seen.push(event),
-                Some(Err(e)) => panic!("monitor error while waiting for {want:?}: {e}"),
-                None => panic!("the monitor ended before {want:?}; saw {seen:?}"),
+    let found = bounded(
+        &format!("waiting for {want:?}"),
+        Duration::from_secs(10),
+        async {
+            loop {
+                match monitor.next().await {
+                    Some(Ok(event)) if event.event == want => return event,
+                    Some(Ok(event)) => seen.push(event),
+                    Some(Err(e)) => panic!("monitor error while waiting for {want:?}: {e}"),
+                    None => panic!("the monitor ended before {want:?}; saw {seen:?}"),
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     (found, seen)
 }
 
 /// Reads events until the stream ends.
 async fn until_end(monitor: &mut Monitor) -> Vec<SocketEvent> {
-    bounded("waiting for the monitor to end", 10, async {
-        let mut seen = Vec::new();
-        while let Some(event) = monitor.next().await {
-            seen.push(event.expect("a well-formed event"));
-        }
-        seen
-    })
+    bounded(
+        "waiting for the monitor to end",
+        Duration::from_secs(10),
+        async {
+            let mut seen = Vec::new();
+            while let Some(event) = monitor.next().await {
+                seen.push(event.expect("a well-formed event"));
+            }
+            seen
+        },
+    )
     .await
 }
 
@@ -62,7 +64,7 @@ fn assert_fd(event: &SocketEvent) {
 
 /// One request/reply exchange, proving both sockets work.
 async fn exchange(req: &Socket, rep: &Socket, text: &str) {
-    bounded("request/reply exchange", 10, async {
+    bounded("request/reply exchange", Duration::from_secs(10), async {
         req.send(text).await.unwrap();
         let request = rep.recv_string().await.unwrap();
         rep.send(request).await.unwrap();
@@ -170,7 +172,7 @@ async fn the_first_event_is_the_first_requested() {
     let endpoint = rep.bind("tcp://127.0.0.1:*").unwrap();
     let req = Socket::new(SocketType::Req).unwrap();
     req.connect(&endpoint).unwrap();
-    let first = bounded("first event", 10, monitor.next_event())
+    let first = bounded("first event", Duration::from_secs(10), monitor.next_event())
         .await
         .expect("an event")
         .unwrap();
@@ -254,10 +256,14 @@ async fn monitoring_again_replaces_the_monitor() {
     drop(second);
     let push = Socket::new(SocketType::Push).unwrap();
     push.connect(&endpoint).unwrap();
-    bounded("push/pull after the monitors", 10, async {
-        push.send("after").await.unwrap();
-        assert_eq!(pull.recv_string().await.unwrap(), "after");
-    })
+    bounded(
+        "push/pull after the monitors",
+        Duration::from_secs(10),
+        async {
+            push.send("after").await.unwrap();
+            assert_eq!(pull.recv_string().await.unwrap(), "after");
+        },
+    )
     .await;
     let mut third = pull.monitor(EventMask::LISTENING).unwrap();
     let second_endpoint = pull.bind("tcp://127.0.0.1:*").unwrap();
@@ -297,7 +303,12 @@ async fn dropping_the_monitor_while_events_flow_leaves_the_socket_working() {
         let mut monitor = rep.monitor(EventMask::ALL).unwrap();
         // Read a few events, then drop the monitor with more on the way.
         for _ in 0..(round % 4) {
-            let event = bounded("an event of the churn", 10, monitor.next_event()).await;
+            let event = bounded(
+                "an event of the churn",
+                Duration::from_secs(10),
+                monitor.next_event(),
+            )
+            .await;
             let event = event.expect("monitoring goes on").unwrap();
             assert_eq!(event.endpoint, endpoint, "{event:?}");
         }
@@ -307,14 +318,16 @@ async fn dropping_the_monitor_while_events_flow_leaves_the_socket_working() {
     // goes on for a while.
     drop(rep.monitor(EventMask::ALL).unwrap());
     let before = cycles.load(Ordering::Relaxed);
-    bounded("churn after the monitors", 10, async {
+    bounded("churn after the monitors", Duration::from_secs(10), async {
         while cycles.load(Ordering::Relaxed) < before + 20 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await;
     stop.store(true, Ordering::Relaxed);
-    bounded("the churn task", 10, churner).await.unwrap();
+    bounded("the churn task", Duration::from_secs(10), churner)
+        .await
+        .unwrap();
 
     // The monitored socket works.
     let req = ctx.socket(SocketType::Req).unwrap();
@@ -327,9 +340,13 @@ async fn dropping_the_monitor_while_events_flow_leaves_the_socket_working() {
     wait_for(&mut monitor, Event::Accepted).await;
     drop(monitor);
     exchange(&again, &rep, "and again").await;
-    bounded("context termination", 10, ctx.terminate())
-        .await
-        .unwrap();
+    bounded(
+        "context termination",
+        Duration::from_secs(10),
+        ctx.terminate(),
+    )
+    .await
+    .unwrap();
 }
 
 /// The monitored socket is closed and its `Monitor` dropped at once, while
@@ -368,9 +385,13 @@ async fn dropping_the_monitor_of_a_closed_socket_hangs_no_libzmq_thread() {
     let mut monitor = rep.monitor(EventMask::LISTENING).unwrap();
     rep.bind("tcp://127.0.0.1:*").unwrap();
     wait_for(&mut monitor, Event::Listening).await;
-    bounded("context termination", 10, ctx.terminate())
-        .await
-        .unwrap();
+    bounded(
+        "context termination",
+        Duration::from_secs(10),
+        ctx.terminate(),
+    )
+    .await
+    .unwrap();
 }
 
 /// libzmq writes events with blocking sends, and an inproc pipe's default
@@ -387,7 +408,7 @@ async fn an_unread_monitor_never_blocks_libzmq() {
         .unwrap();
     let endpoint = router.bind("tcp://127.0.0.1:*").unwrap();
     // Each peer makes three events: 3000 unread ones in all.
-    bounded("peers coming and going", 60, async {
+    bounded("peers coming and going", Duration::from_secs(60), async {
         for _ in 0..PEERS / BATCH {
             let dealers: Vec<Socket> = (0..BATCH)
                 .map(|_| {
@@ -409,7 +430,7 @@ async fn an_unread_monitor_never_blocks_libzmq() {
     // Every event is there to read.
     let mut accepted = 0;
     let mut disconnected = 0;
-    bounded("reading the backlog", 30, async {
+    bounded("reading the backlog", Duration::from_secs(30), async {
         while disconnected < PEERS {
             let event = monitor.next_event().await.expect("monitoring goes on");
             match event.unwrap().event {
@@ -422,9 +443,13 @@ async fn an_unread_monitor_never_blocks_libzmq() {
     .await;
     assert_eq!(accepted, PEERS);
     drop(monitor);
-    bounded("context termination", 10, ctx.terminate())
-        .await
-        .unwrap();
+    bounded(
+        "context termination",
+        Duration::from_secs(10),
+        ctx.terminate(),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -441,7 +466,11 @@ async fn the_stream_ends_when_the_context_shuts_down() {
         Err(Error::ContextTerminated)
     ));
     drop(monitor);
-    bounded("context termination", 10, ctx.terminate())
-        .await
-        .unwrap();
+    bounded(
+        "context termination",
+        Duration::from_secs(10),
+        ctx.terminate(),
+    )
+    .await
+    .unwrap();
 }

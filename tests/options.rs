@@ -10,12 +10,10 @@ use tokio::time::timeout;
 use zmq_tokio::options::{self, IntoOptionValue, OptionInfo, OptionType, SocketOption, ValueType};
 use zmq_tokio::{Error, Socket, SocketType};
 
-const TEST_LIMIT: Duration = Duration::from_secs(20);
+mod support;
+use support::bounded;
 
-/// Runs a test body bounded by [`TEST_LIMIT`].
-async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
-    timeout(TEST_LIMIT, body).await.expect("test timed out");
-}
+const TEST_LIMIT: Duration = Duration::from_secs(20);
 
 fn info(name: &str) -> &'static OptionInfo {
     options::all()
@@ -120,7 +118,7 @@ impl Covered {
 
 #[tokio::test(flavor = "current_thread")]
 async fn all_lists_every_option_once_in_libzmq_order() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         let all = options::all();
         assert!(all.len() >= 60, "only {} options", all.len());
         let names: BTreeSet<&str> = all.iter().map(|info| info.name).collect();
@@ -208,7 +206,7 @@ fn read<T: OptionType + Debug>(
 
 #[tokio::test(flavor = "current_thread")]
 async fn every_readable_option_reads() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         use SocketType::*;
         let mut c = Covered::default();
         assert_eq!(read(&mut c, Dealer, options::AFFINITY), Some(0));
@@ -323,7 +321,7 @@ where
 
 #[tokio::test(flavor = "current_thread")]
 async fn read_write_options_round_trip() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         use SocketType::*;
         let mut c = Covered::default();
         round_trip(&mut c, Dealer, options::AFFINITY, 0b11);
@@ -402,7 +400,7 @@ async fn read_write_options_round_trip() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn set_values_are_used() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         // Setting PLAIN_SERVER switches the mechanism, as libzmq says.
         let rep = socket(SocketType::Rep);
         rep.set(options::PLAIN_SERVER, true).expect("PLAIN_SERVER");
@@ -483,7 +481,7 @@ fn write<T: OptionType + Debug>(
 
 #[tokio::test(flavor = "current_thread")]
 async fn write_only_options_set_on_their_socket_type() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         use SocketType::*;
         let mut c = Covered::default();
         write(&mut c, Sub, options::SUBSCRIBE, b"topic");
@@ -537,7 +535,7 @@ async fn write_only_options_set_on_their_socket_type() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn read_only_options_refuse_set() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         let dealer = socket(SocketType::Dealer);
         let mut c = Covered::default();
         let cases: Vec<(&str, zmq_tokio::Result<()>)> = vec![
@@ -584,7 +582,7 @@ async fn read_only_options_refuse_set() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn options_of_another_socket_type_are_refused() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         use SocketType::*;
         let cases: Vec<(&str, SocketType, zmq_tokio::Result<()>)> = {
             let on = |kind| socket(kind);
@@ -678,7 +676,7 @@ async fn options_of_another_socket_type_are_refused() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn out_of_range_values_are_refused_and_leave_the_old_value() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         use SocketType::*;
         let s = socket(Dealer);
         let cases: Vec<(&str, i32, zmq_tokio::Result<()>)> = vec![
@@ -817,7 +815,7 @@ fn info_option_i32(name: &str) -> SocketOption<i32> {
 /// PLAIN_PASSWORD (the socket goes back to the NULL mechanism).
 #[tokio::test(flavor = "current_thread")]
 async fn empty_text_clears_where_libzmq_allows_it() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         let dealer = socket(SocketType::Dealer);
         dealer
             .set(options::SOCKS_PROXY, "127.0.0.1:1080")
@@ -852,7 +850,7 @@ async fn empty_text_clears_where_libzmq_allows_it() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn bytes_and_text_of_the_wrong_size_are_refused() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         use SocketType::*;
         let dealer = socket(Dealer);
         let router = socket(Router);
@@ -957,7 +955,7 @@ async fn bytes_and_text_of_the_wrong_size_are_refused() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn curve_gssapi_and_vmci_follow_the_build() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         let dealer = socket(SocketType::Dealer);
         // A valid Z85 key (the public key of RFC 32's test vector pair).
         let z85 = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
@@ -1008,7 +1006,7 @@ async fn curve_gssapi_and_vmci_follow_the_build() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn builder_set_reports_the_option() {
-    bounded(async {
+    bounded("test body", TEST_LIMIT, async {
         let err = Socket::builder(SocketType::Push)
             .set(options::ROUTER_MANDATORY, true)
             .build()

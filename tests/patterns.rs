@@ -9,7 +9,6 @@
 //! fails fast instead of blocking the suite.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,6 +20,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{timeout, Instant};
 use zmq_tokio::{options, Error, Message, Multipart, Socket, SocketType};
+
+mod support;
+use support::bounded;
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -102,16 +104,6 @@ fn connected(kind: SocketType, endpoint: &str) -> zmq_tokio::Result<Socket> {
     Ok(socket)
 }
 
-/// Runs a test body under [`TEST_TIMEOUT`]; a hang or an error fails the
-/// test with the test's name.
-async fn bounded(what: &str, body: impl Future<Output = TestResult>) {
-    match timeout(TEST_TIMEOUT, body).await {
-        Err(_) => panic!("{what} timed out after {TEST_TIMEOUT:?}"),
-        Ok(Err(e)) => panic!("{what} failed: {e}"),
-        Ok(Ok(())) => {}
-    }
-}
-
 /// The frames of a message as text (lossy), for readable assertions.
 fn texts(msg: &Multipart) -> Vec<String> {
     msg.iter()
@@ -142,19 +134,19 @@ macro_rules! per_transport {
 
             $(#[$attr])*
             async fn tcp() {
-                bounded(concat!(stringify!($name), " over tcp"), super::$name(Transport::Tcp)).await
+                { let what = concat!(stringify!($name), " over tcp"); bounded(what, TEST_TIMEOUT, super::$name(Transport::Tcp)).await.unwrap_or_else(|e| panic!("{what} failed: {e}")) }
             }
 
             $(#[$attr])*
             async fn ipc() {
                 assert!(zmq_tokio::has("ipc"), "this libzmq has no ipc transport");
                 let dir = IpcDir::new();
-                bounded(concat!(stringify!($name), " over ipc"), super::$name(Transport::Ipc(dir.0.clone()))).await
+                { let what = concat!(stringify!($name), " over ipc"); bounded(what, TEST_TIMEOUT, super::$name(Transport::Ipc(dir.0.clone()))).await.unwrap_or_else(|e| panic!("{what} failed: {e}")) }
             }
 
             $(#[$attr])*
             async fn inproc() {
-                bounded(concat!(stringify!($name), " over inproc"), super::$name(Transport::Inproc)).await
+                { let what = concat!(stringify!($name), " over inproc"); bounded(what, TEST_TIMEOUT, super::$name(Transport::Inproc)).await.unwrap_or_else(|e| panic!("{what} failed: {e}")) }
             }
         }
     };
@@ -672,77 +664,85 @@ async fn stream_notification(stream: &Socket) -> zmq_tokio::Result<Message> {
 
 #[tokio::test]
 async fn stream_socket_serves_tcp_stream() {
-    bounded("stream_socket_serves_tcp_stream", async {
-        let (stream, endpoint) = bound(SocketType::Stream, &Transport::Tcp, "stream")?;
-        let address = endpoint.strip_prefix("tcp://").expect("a tcp endpoint");
-        let mut client = TcpStream::connect(address).await?;
+    {
+        let what = "stream_socket_serves_tcp_stream";
+        bounded(what, TEST_TIMEOUT, async {
+            let (stream, endpoint) = bound(SocketType::Stream, &Transport::Tcp, "stream")?;
+            let address = endpoint.strip_prefix("tcp://").expect("a tcp endpoint");
+            let mut client = TcpStream::connect(address).await?;
 
-        // libzmq announces a new connection with an empty frame.
-        let id = stream_notification(&stream).await?;
+            // libzmq announces a new connection with an empty frame.
+            let id = stream_notification(&stream).await?;
 
-        let request = b"GET / HTTP/1.0\r\n\r\n";
-        client.write_all(request).await?;
-        assert_eq!(
-            stream_recv_bytes(&stream, &id, request.len()).await?,
-            request
-        );
+            let request = b"GET / HTTP/1.0\r\n\r\n";
+            client.write_all(request).await?;
+            assert_eq!(
+                stream_recv_bytes(&stream, &id, request.len()).await?,
+                request
+            );
 
-        let reply = b"HTTP/1.0 200 OK\r\n\r\nhello";
-        stream.send([id.clone(), Message::from(&reply[..])]).await?;
-        let mut buf = vec![0; reply.len()];
-        client.read_exact(&mut buf).await?;
-        assert_eq!(buf, reply);
+            let reply = b"HTTP/1.0 200 OK\r\n\r\nhello";
+            stream.send([id.clone(), Message::from(&reply[..])]).await?;
+            let mut buf = vec![0; reply.len()];
+            client.read_exact(&mut buf).await?;
+            assert_eq!(buf, reply);
 
-        // A second client gets its own routing id; its disconnect is
-        // announced with an empty frame too.
-        let second = TcpStream::connect(address).await?;
-        let second_id = stream_notification(&stream).await?;
-        assert_ne!(second_id, id);
-        drop(second);
-        assert_eq!(stream_notification(&stream).await?, second_id);
+            // A second client gets its own routing id; its disconnect is
+            // announced with an empty frame too.
+            let second = TcpStream::connect(address).await?;
+            let second_id = stream_notification(&stream).await?;
+            assert_ne!(second_id, id);
+            drop(second);
+            assert_eq!(stream_notification(&stream).await?, second_id);
 
-        // Sending [id, ""] closes that connection: the client reads EOF.
-        // libzmq closes it only once the STREAM socket processes its
-        // commands again (the pipe's termination handshake runs through
-        // the socket's mailbox; the synchronous `zmq` crate behaves the
-        // same: no EOF until the next call on the socket). So someone must
-        // be using the socket: here a pending `recv`, as a server's receive
-        // loop would be.
-        stream.send([id.clone(), Message::new()]).await?;
-        let n = tokio::select! {
-            n = client.read(&mut buf) => n?,
-            msg = stream.recv() => panic!("unexpected message {:?}", msg?),
-        };
-        assert_eq!(n, 0, "expected EOF, got {:?}", &buf[..n]);
-        Ok(())
-    })
-    .await
+            // Sending [id, ""] closes that connection: the client reads EOF.
+            // libzmq closes it only once the STREAM socket processes its
+            // commands again (the pipe's termination handshake runs through
+            // the socket's mailbox; the synchronous `zmq` crate behaves the
+            // same: no EOF until the next call on the socket). So someone must
+            // be using the socket: here a pending `recv`, as a server's receive
+            // loop would be.
+            stream.send([id.clone(), Message::new()]).await?;
+            let n = tokio::select! {
+                n = client.read(&mut buf) => n?,
+                msg = stream.recv() => panic!("unexpected message {:?}", msg?),
+            };
+            assert_eq!(n, 0, "expected EOF, got {:?}", &buf[..n]);
+            TestResult::Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{what} failed: {e}"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_socket_connects_to_tcp_listener() {
-    bounded("stream_socket_connects_to_tcp_listener", async {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        let stream = connected(SocketType::Stream, &format!("tcp://{address}"))?;
-        let (mut server, _) = listener.accept().await?;
+    {
+        let what = "stream_socket_connects_to_tcp_listener";
+        bounded(what, TEST_TIMEOUT, async {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let address = listener.local_addr()?;
+            let stream = connected(SocketType::Stream, &format!("tcp://{address}"))?;
+            let (mut server, _) = listener.accept().await?;
 
-        let id = stream_notification(&stream).await?;
+            let id = stream_notification(&stream).await?;
 
-        stream.send([id.clone(), Message::from("ping")]).await?;
-        let mut buf = [0; 4];
-        server.read_exact(&mut buf).await?;
-        assert_eq!(&buf, b"ping");
+            stream.send([id.clone(), Message::from("ping")]).await?;
+            let mut buf = [0; 4];
+            server.read_exact(&mut buf).await?;
+            assert_eq!(&buf, b"ping");
 
-        server.write_all(b"pong and more").await?;
-        assert_eq!(stream_recv_bytes(&stream, &id, 13).await?, b"pong and more");
+            server.write_all(b"pong and more").await?;
+            assert_eq!(stream_recv_bytes(&stream, &id, 13).await?, b"pong and more");
 
-        // The listener side hangs up: STREAM announces the disconnect.
-        drop(server);
-        assert_eq!(stream_notification(&stream).await?, id);
-        Ok(())
-    })
-    .await
+            // The listener side hangs up: STREAM announces the disconnect.
+            drop(server);
+            assert_eq!(stream_notification(&stream).await?, id);
+            TestResult::Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{what} failed: {e}"))
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -24,6 +24,9 @@ use zmq_tokio::{
     ProxyStats, Socket, SocketType, Traffic, TrySendError, DEFAULT_BURST,
 };
 
+mod support;
+use support::bounded;
+
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// How long any one test may take before it counts as hung.
@@ -42,14 +45,6 @@ const QUIET: Duration = Duration::from_millis(100);
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// Runs a test body under [`TEST_TIMEOUT`].
-async fn bounded(test: impl Future<Output = TestResult>) -> TestResult {
-    match timeout(TEST_TIMEOUT, test).await {
-        Ok(result) => result,
-        Err(_) => panic!("the test did not finish within {TEST_TIMEOUT:?} (a hang?)"),
-    }
-}
-
 /// One test per runtime flavour, each under [`bounded`]: `$name::current_thread`
 /// and `$name::multi_thread` (two workers) run the test body `$body`.
 macro_rules! both_runtimes {
@@ -59,12 +54,12 @@ macro_rules! both_runtimes {
 
             #[tokio::test(flavor = "current_thread")]
             async fn current_thread() -> TestResult {
-                bounded($body).await
+                bounded("the test body", TEST_TIMEOUT, $body).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn multi_thread() -> TestResult {
-                bounded($body).await
+                bounded("the test body", TEST_TIMEOUT, $body).await
             }
         }
     };
@@ -449,12 +444,12 @@ async fn forwarder(transport: Transport) -> TestResult {
 
 #[tokio::test(flavor = "current_thread")]
 async fn forwarder_inproc() -> TestResult {
-    bounded(forwarder(Transport::Inproc)).await
+    bounded("the test body", TEST_TIMEOUT, forwarder(Transport::Inproc)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarder_tcp() -> TestResult {
-    bounded(forwarder(Transport::Tcp)).await
+    bounded("the test body", TEST_TIMEOUT, forwarder(Transport::Tcp)).await
 }
 
 // ---------------------------------------------------------------------------
@@ -795,7 +790,7 @@ async fn stream_through(
 
 #[tokio::test]
 async fn capture_socket_gets_copies() -> TestResult {
-    bounded(async {
+    bounded("the test body", TEST_TIMEOUT, async {
         let s = streamer_setup(None)?;
         let (capture, capture_ep) =
             bound(&s.ctx, SocketType::Push, Transport::Inproc, "capture", None)?;
@@ -835,7 +830,7 @@ async fn capture_socket_gets_copies() -> TestResult {
 /// shares with the forwarded one, must all arrive whole and unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reused_buffer_keeps_frames_and_content() -> TestResult {
-    bounded(async {
+    bounded("the test body", TEST_TIMEOUT, async {
         let s = streamer_setup(None)?;
         let (capture, capture_ep) = bound(
             &s.ctx,
@@ -879,7 +874,7 @@ async fn reused_buffer_keeps_frames_and_content() -> TestResult {
 
 #[tokio::test]
 async fn capture_socket_without_peer_never_stalls() -> TestResult {
-    bounded(async {
+    bounded("the test body", TEST_TIMEOUT, async {
         let s = streamer_setup(None)?;
         // A PUSH with no peer cannot take anything.
         let (capture, _) = bound(&s.ctx, SocketType::Push, Transport::Inproc, "capture", None)?;
@@ -902,7 +897,7 @@ async fn capture_socket_without_peer_never_stalls() -> TestResult {
 
 #[tokio::test]
 async fn capture_socket_at_hwm_never_stalls() -> TestResult {
-    bounded(async {
+    bounded("the test body", TEST_TIMEOUT, async {
         const MESSAGES: usize = 300;
         let s = streamer_setup(None)?;
         let (capture, capture_ep) = bound(
@@ -1187,17 +1182,27 @@ both_runtimes!(terminate_while_full, stop_while_full(Stop::Terminate));
 
 #[tokio::test(flavor = "current_thread")]
 async fn cancel_oneshot_while_full_current_thread() -> TestResult {
-    bounded(stop_while_full(Stop::CancelOneshot)).await
+    bounded(
+        "the test body",
+        TEST_TIMEOUT,
+        stop_while_full(Stop::CancelOneshot),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_notify_while_full_multi_thread() -> TestResult {
-    bounded(stop_while_full(Stop::CancelNotify)).await
+    bounded(
+        "the test body",
+        TEST_TIMEOUT,
+        stop_while_full(Stop::CancelNotify),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn terminate_before_run_returns_at_once() -> TestResult {
-    bounded(async {
+    bounded("the test body", TEST_TIMEOUT, async {
         let s = streamer_setup(None)?;
         let control = s.proxy.control();
         control.terminate();
@@ -1299,7 +1304,7 @@ both_runtimes!(stats, stats_count_messages_and_bytes());
 // source holds more than the destination can take.)
 #[tokio::test(flavor = "current_thread")]
 async fn stats_do_not_count_unsent_messages() -> TestResult {
-    bounded(async {
+    bounded("the test body", TEST_TIMEOUT, async {
         // The client's side holds 10 messages; the server's side room for
         // 2 (inproc: SNDHWM + RCVHWM), and the server does not read.
         let PairSetup {
@@ -1407,17 +1412,32 @@ async fn context_shutdown_ends_run(busy: bool) -> TestResult {
 
 #[tokio::test(flavor = "current_thread")]
 async fn context_shutdown_ends_idle_run() -> TestResult {
-    bounded(context_shutdown_ends_run(false)).await
+    bounded(
+        "the test body",
+        TEST_TIMEOUT,
+        context_shutdown_ends_run(false),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_shutdown_ends_busy_run() -> TestResult {
-    bounded(context_shutdown_ends_run(true)).await
+    bounded(
+        "the test body",
+        TEST_TIMEOUT,
+        context_shutdown_ends_run(true),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn context_shutdown_ends_busy_run_current_thread() -> TestResult {
-    bounded(context_shutdown_ends_run(true)).await
+    bounded(
+        "the test body",
+        TEST_TIMEOUT,
+        context_shutdown_ends_run(true),
+    )
+    .await
 }
 
 // Regression test for a fixed bug. It was: (Socket layer, found through the test above; it belongs with the
@@ -1435,7 +1455,7 @@ async fn context_shutdown_ends_busy_run_current_thread() -> TestResult {
 // passes: it cannot fail spuriously.)
 #[tokio::test]
 async fn operations_fail_after_context_shutdown() -> TestResult {
-    bounded(async {
+    bounded("the test body", TEST_TIMEOUT, async {
         let ctx = Context::new();
         let (pull, endpoint) = bound(&ctx, SocketType::Pull, Transport::Inproc, "pull", None)?;
         let push = connected(&ctx, SocketType::Push, &endpoint, None)?;
@@ -1475,7 +1495,7 @@ fn assert_send<T: Send>(_: &T) {}
 // `Box<dyn FnMut(Direction, &Multipart) + Send>` (:253), is not `Sync`.
 #[tokio::test]
 async fn run_future_is_send() -> TestResult {
-    bounded(async {
+    bounded("the test body", TEST_TIMEOUT, async {
         let s = streamer_setup(None)?;
         let with_capture = s.proxy.capture(|_, _| {});
         let run = with_capture.run();

@@ -10,6 +10,9 @@ use bytes::Bytes;
 use tokio::time::timeout;
 use zmq_tokio::{Message, Multipart, Socket, SocketType};
 
+mod support;
+use support::{bounded, unique_inproc};
+
 const TEST_LIMIT: Duration = Duration::from_secs(20);
 const BIG: usize = 1024 * 1024;
 
@@ -69,15 +72,6 @@ async fn assert_stays(counter: &AtomicUsize, want: usize, period: Duration) {
     assert_eq!(counter.load(Ordering::SeqCst), want, "drop count changed");
 }
 
-fn unique_inproc(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "inproc://zerocopy-{tag}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// A connected PAIR over inproc: (sender, receiver).
 fn inproc_pair(tag: &str) -> (Socket, Socket) {
     let endpoint = unique_inproc(tag);
@@ -115,7 +109,7 @@ fn big_test_frames_exceed_the_copy_threshold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_bytes_over_inproc_are_not_copied() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let (tx, rx) = inproc_pair("bytes");
         let (bytes, drops) = tracked(BIG);
         let ptr = bytes.as_ptr();
@@ -149,13 +143,12 @@ async fn large_bytes_over_inproc_are_not_copied() {
         drop((tx, rx));
         assert_stays(&drops, 1, Duration::from_millis(20)).await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_bytes_over_tcp_free_callback_runs_once() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let (tx, rx) = tcp_pair();
         let (bytes, drops) = tracked(BIG);
         let ptr = bytes.as_ptr();
@@ -182,13 +175,12 @@ async fn large_bytes_over_tcp_free_callback_runs_once() {
 
         assert_stays(&drops, 1, Duration::from_millis(50)).await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn small_frames_are_copied_and_released_at_once() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let (tx, rx) = inproc_pair("small");
         for len in [
             0,
@@ -231,13 +223,12 @@ async fn small_frames_are_copied_and_released_at_once() {
         drop(msg);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clones_of_a_received_frame_share_data() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let (tx, rx) = inproc_pair("clone");
         let (bytes, drops) = tracked(BIG);
         let ptr = bytes.as_ptr();
@@ -283,13 +274,12 @@ async fn clones_of_a_received_frame_share_data() {
         drop(copy);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clones_from_threads() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let (tx, rx) = inproc_pair("clone-threads");
         for round in 0..20 {
             let (bytes, drops) = tracked(64 * 1024);
@@ -328,13 +318,12 @@ async fn concurrent_clones_from_threads() {
             );
         }
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn large_vec_and_string_are_not_copied() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let (tx, rx) = inproc_pair("vec");
 
         let v = vec![0x5Au8; 256 * 1024];
@@ -372,15 +361,14 @@ async fn large_vec_and_string_are_not_copied() {
         assert_eq!(msg[0].as_ptr(), pa);
         assert_eq!(msg[1].as_ptr(), pb);
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 /// Many zero-copy frames over tcp and inproc, dropped on both sides: every
 /// owner is freed exactly once (no leak, no double free).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_owner_freed_exactly_once_under_load() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         const N: usize = 100;
         for (name, (tx, rx)) in [("inproc", inproc_pair("load")), ("tcp", tcp_pair())] {
             let drops = Arc::new(AtomicUsize::new(0));
@@ -409,8 +397,7 @@ async fn every_owner_freed_exactly_once_under_load() {
             drop((tx, rx));
         }
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 /// `recv_into` reuses one `Multipart`: each message replaces the last whole
@@ -418,7 +405,7 @@ async fn every_owner_freed_exactly_once_under_load() {
 /// is released as the next message is written over it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recv_into_reuses_one_multipart() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let (tx, rx) = inproc_pair("recv-into");
         let (big, drops) = tracked(BIG);
         let shapes: [Vec<Vec<u8>>; 4] = [
@@ -452,15 +439,14 @@ async fn recv_into_reuses_one_multipart() {
         }
         assert_eq!(drops.load(Ordering::SeqCst), 1, "owner released twice");
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 /// A `recv_into` that times out leaves a usable `Multipart` and takes
 /// nothing from the socket; the next one gets the message.
 #[tokio::test(flavor = "current_thread")]
 async fn recv_into_after_timeout_and_cancel() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         let (tx, rx) = inproc_pair("recv-into-timeout");
         let mut msg = Multipart::from("old");
         rx.set(zmq_tokio::options::RCVTIMEO, 20).expect("RCVTIMEO");
@@ -476,8 +462,7 @@ async fn recv_into_after_timeout_and_cancel() {
         rx.recv_into(&mut msg).await.expect("recv_into");
         assert_eq!(msg, Multipart::from(["x", "y"]));
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 /// Frames libzmq never took are released when dropped, and frames it sent
@@ -487,7 +472,7 @@ async fn recv_into_after_timeout_and_cancel() {
 /// was missing where libzmq had taken the content (a second release).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsent_frames_are_released_and_sent_ones_once() {
-    timeout(TEST_LIMIT, async {
+    bounded("test timed out", TEST_LIMIT, async {
         // Not sent: a PUSH with no peer cannot take a message.
         let lonely = Socket::new(SocketType::Push).expect("socket");
         let (a, drops_a) = tracked(BIG);
@@ -549,6 +534,5 @@ async fn unsent_frames_are_released_and_sent_ones_once() {
             assert_stays(drops, 1, Duration::from_millis(20)).await;
         }
     })
-    .await
-    .expect("test timed out");
+    .await;
 }

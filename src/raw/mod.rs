@@ -351,13 +351,14 @@ impl RawSocket {
             .try_clone_to_owned()
             .map_err(RegisterError::Io)?;
         // Tokio panics instead of failing when the current runtime has no
-        // I/O driver; there is no other way to ask, so catch that.
-        let registered = catch_unwind(AssertUnwindSafe(move || {
+        // I/O driver; there is no other way to ask, so catch that, without
+        // the panic hook printing Tokio's message.
+        let registered = quiet::catch_quietly(move || {
             // SAFETY: `owned` is an open fd that the AsyncFd owns from here
             // on: nobody else can close it, and OwnedFd::as_raw_fd always
             // returns that same fd, as register_with_interest requires.
             unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE) }
-        }));
+        });
         match registered {
             Ok(result) => result.map_err(|e| RegisterError::Io(e.into_parts().1)),
             Err(_) => Err(RegisterError::NoIoDriver),
@@ -677,3 +678,5 @@ impl AsRef<[u8]> for RawMsg {
         self.data()
     }
 }
+
+mod quiet;

@@ -159,8 +159,8 @@ impl Socket {
 
     /// What the socket is bound to (as [`bind`](Socket::bind) returned it,
     /// wildcards resolved) and connected to (as given to
-    /// [`connect`](Socket::connect)) now, like Racket's
-    /// `zmq-list-endpoints`.
+    /// [`connect`](Socket::connect)) now, as the socket's own list (libzmq
+    /// has no call that lists them).
     pub fn endpoints(&self) -> Endpoints {
         self.core.endpoints().clone()
     }
@@ -246,6 +246,37 @@ impl Socket {
     /// # Errors
     ///
     /// [`Error::InvalidOption`] on a socket of any other type.
+    ///
+    /// # Examples
+    ///
+    /// A subscription reaches the publisher asynchronously, and a PUB drops
+    /// what it sends before then (the "slow joiner"), so this publisher
+    /// keeps publishing until the subscriber has something:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// use zmq_tokio::{Socket, SocketType};
+    ///
+    /// let publisher = Socket::new(SocketType::Pub)?;
+    /// publisher.bind("inproc://subscribe-example")?;
+    /// let subscriber = Socket::new(SocketType::Sub)?;
+    /// subscriber.connect("inproc://subscribe-example")?;
+    /// subscriber.subscribe("weather.")?;
+    ///
+    /// let msg = loop {
+    ///     publisher.send(["news.today", "quiet"]).await?;
+    ///     publisher.send(["weather.today", "sunny"]).await?;
+    ///     let wait = Duration::from_millis(10);
+    ///     if let Ok(msg) = tokio::time::timeout(wait, subscriber.recv()).await {
+    ///         break msg?;
+    ///     }
+    /// };
+    /// assert_eq!(msg[0], "weather.today"); // never "news.today"
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
         self.subscription(true, prefix.as_ref())
     }
@@ -356,9 +387,24 @@ impl Socket {
     /// `String`, `&[u8]`, `Vec<u8>`, [`Bytes`], [`Message`](crate::Message),
     /// arrays and `Vec`s of them.
     ///
-    /// PUB and XPUB sockets never wait: libzmq drops messages for a
-    /// subscriber at its high-water mark. ROUTER drops messages for unknown
-    /// peers unless `ROUTER_MANDATORY` is set.
+    /// # Where libzmq drops messages
+    ///
+    /// `send` returning `Ok` means libzmq has queued the message, not that a
+    /// peer has it. libzmq drops messages, without an error, in these cases:
+    ///
+    /// - **PUB and XPUB** never wait: a message is dropped for each
+    ///   subscriber at its high-water mark (`SNDHWM`), and reaches nobody
+    ///   who has not connected and subscribed yet (the "slow joiner").
+    /// - **ROUTER** never waits: a message whose first frame names no
+    ///   connected peer is dropped, unless `ROUTER_MANDATORY` is set (then
+    ///   `EHOSTUNREACH`); a message for a peer at its high-water mark is
+    ///   dropped as well, silently (with `ROUTER_MANDATORY`, `EAGAIN`). A
+    ///   server that replies faster than a client reads loses replies.
+    /// - **Any socket**: messages queued for a peer that disconnects or
+    ///   dies before reading them are dropped with its connection; libzmq
+    ///   does not hand them to another peer.
+    /// - On [`close`](Socket::close), messages still queued are delivered
+    ///   for at most `LINGER` milliseconds, then dropped.
     ///
     /// With `SNDTIMEO` set (>= 0, in milliseconds), it gives up with
     /// [`Error::Timeout`] after that long without room.
@@ -376,6 +422,33 @@ impl Socket {
     ///
     /// Cancel safe: if the future is dropped before it completes, nothing
     /// has been sent and nothing will be; the message is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use zmq_tokio::{Bytes, Message, Socket, SocketType};
+    ///
+    /// let pull = Socket::new(SocketType::Pull)?;
+    /// pull.bind("inproc://send-example")?;
+    /// let push = Socket::new(SocketType::Push)?;
+    /// push.connect("inproc://send-example")?;
+    ///
+    /// push.send("text").await?;
+    /// push.send(vec![1u8, 2, 3]).await?;
+    /// push.send(Bytes::from_static(b"shared, not copied")).await?;
+    /// push.send(["a", "message", "of three frames"]).await?;
+    /// push.send((Message::from("first frame"), ["then", "the body"])).await?;
+    ///
+    /// assert_eq!(pull.recv().await?[0], "text");
+    /// assert_eq!(pull.recv().await?[0], [1u8, 2, 3]);
+    /// pull.recv().await?;
+    /// assert_eq!(pull.recv().await?.len(), 3);
+    /// assert_eq!(pull.recv().await?.len(), 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(&self, msg: impl Into<Multipart>) -> Result<()> {
         let mut msg = msg.into();
         self.core
@@ -404,6 +477,32 @@ impl Socket {
     ///
     /// Cancel safe: if the future is dropped before it completes, no
     /// message has been taken from the socket; a later `recv` gets it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// use zmq_tokio::{Socket, SocketType};
+    ///
+    /// let pull = Socket::new(SocketType::Pull)?;
+    /// pull.bind("inproc://recv-example")?;
+    /// let push = Socket::new(SocketType::Push)?;
+    /// push.connect("inproc://recv-example")?;
+    ///
+    /// // Nothing yet: a timeout cancels the recv and takes nothing away.
+    /// let wait = Duration::from_millis(10);
+    /// assert!(tokio::time::timeout(wait, pull.recv()).await.is_err());
+    ///
+    /// push.send(["header", "body"]).await?;
+    /// let msg = pull.recv().await?;
+    /// assert_eq!(msg.len(), 2);
+    /// assert_eq!(msg[1], "body");
+    /// println!("{} / {}", msg[0], msg[1]); // frames display as text
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn recv(&self) -> Result<Multipart> {
         // Received in place, where the future keeps it: no move follows
         // libzmq's writes until the message is handed out.
@@ -505,6 +604,30 @@ impl Socket {
     /// [`TrySendError::Full`] with the message when the socket cannot take
     /// it now; [`TrySendError::Failed`] with the error and the unsent frames
     /// when sending fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use zmq_tokio::{Multipart, Socket, SocketType, TrySendError};
+    ///
+    /// let push = Socket::new(SocketType::Push)?;
+    /// // No peer yet: the socket is full, and the message comes back.
+    /// match push.try_send("early") {
+    ///     Err(TrySendError::Full(msg)) => assert_eq!(msg, Multipart::from("early")),
+    ///     other => panic!("{other:?}"),
+    /// }
+    ///
+    /// let pull = Socket::new(SocketType::Pull)?;
+    /// pull.bind("inproc://try-send-example")?;
+    /// push.connect("inproc://try-send-example")?;
+    /// push.writable().await?;
+    /// push.try_send("now")?; // TrySendError converts into Error
+    /// assert_eq!(pull.recv_string().await?, "now");
+    /// # Ok(())
+    /// # }
+    /// ```
     // The error is large because it carries the message back by value: the
     // `Full` case, which callers may hit in a loop, must not allocate.
     #[allow(clippy::result_large_err)]
@@ -524,6 +647,27 @@ impl Socket {
     /// # Errors
     ///
     /// As [`recv`](Socket::recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use zmq_tokio::{Socket, SocketType};
+    ///
+    /// let pull = Socket::new(SocketType::Pull)?;
+    /// pull.bind("inproc://try-recv-example")?;
+    /// assert!(pull.try_recv()?.is_none());
+    ///
+    /// let push = Socket::new(SocketType::Push)?;
+    /// push.connect("inproc://try-recv-example")?;
+    /// push.send("hello").await?;
+    /// pull.readable().await?; // the message may take a moment to arrive
+    /// let msg = pull.try_recv()?.expect("a message is there");
+    /// assert_eq!(msg[0], "hello");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn try_recv(&self) -> Result<Option<Multipart>> {
         self.core.recv_now()
     }
@@ -587,6 +731,34 @@ impl Socket {
     /// [`closed`](Socket::closed) futures resolve. Messages already sent
     /// are still delivered within the socket's `LINGER` period. Closing
     /// twice is harmless.
+    ///
+    /// libzmq closes the socket's listeners on its reaper thread, after
+    /// `close` returns: binding the same `tcp://` address again right away
+    /// can fail with [`EADDRINUSE`](crate::errno::EADDRINUSE) for a few
+    /// milliseconds. Retry the bind after a short sleep
+    /// (`examples/lpclient.rs` does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use std::sync::Arc;
+    /// use zmq_tokio::{Error, Socket, SocketType};
+    ///
+    /// let socket = Arc::new(Socket::new(SocketType::Pull)?);
+    /// socket.bind("inproc://close-example")?;
+    /// let receiver = Arc::clone(&socket);
+    /// let waiting = tokio::spawn(async move { receiver.recv().await });
+    /// let closed = socket.closed();
+    ///
+    /// socket.close();
+    /// closed.await;
+    /// assert!(matches!(waiting.await.unwrap(), Err(Error::Closed)));
+    /// assert!(matches!(socket.recv().await, Err(Error::Closed)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(&self) {
         self.core.close();
     }
@@ -600,6 +772,23 @@ impl Socket {
     /// [`close`](Socket::close), by the drop of its last holder, or by its
     /// context's [`shutdown`](Context::shutdown). It does not keep the
     /// socket alive.
+    ///
+    /// # Examples
+    ///
+    /// A task that cleans up when a socket ends, however it ends:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use zmq_tokio::{Socket, SocketType};
+    ///
+    /// let socket = Socket::new(SocketType::Dealer)?;
+    /// let cleanup = tokio::spawn(socket.closed()); // 'static and Send
+    /// drop(socket); // the last holder
+    /// cleanup.await.unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
         self.core.closed_token().clone().cancelled_owned()
     }

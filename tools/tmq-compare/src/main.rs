@@ -1,5 +1,5 @@
-//! One run of one binding, for the README's "Against tmq, in the same run"
-//! table: REQ/REP round trips or PUSH/PULL throughput over loopback tcp,
+//! One run of one binding, for the "Against tmq" table of benches/README.md:
+//! REQ/REP round trips or PUSH/PULL throughput over loopback tcp,
 //! with the synchronous `zmq` crate (two threads), zmq-tokio or tmq (two
 //! tasks on a 2-worker Tokio runtime). All three use the same libzmq
 //! (zmq-sys 0.12, built from source).

@@ -1,6 +1,8 @@
 //! A fixed workload to run under a profiler, for zmq-tokio or the
 //! synchronous `zmq` crate: the source of the instruction counts, `perf`
-//! profiles and system-call counts in the README's performance section.
+//! profiles and system-call counts in `benches/README.md`. It builds as an
+//! example target (declared in `Cargo.toml`), so that it lands in
+//! `target/release/examples/profile`.
 //!
 //! ```text
 //! cargo build --release --example profile

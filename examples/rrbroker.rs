@@ -1,11 +1,12 @@
-//! A request/reply broker: REQ clients reach REP workers through a ROUTER
-//! frontend and a DEALER backend joined by `zmq_tokio::proxy`, the "extended
-//! request-reply" pattern of the ZeroMQ guide.
+//! The zguide's `rrbroker`: REQ clients reach REP workers through a ROUTER
+//! frontend and a DEALER backend joined by `zmq_tokio::proxy`, with a
+//! capture callback that shows every message the proxy forwards (the
+//! "extended request-reply" pattern).
 //!
 //! Run it with:
 //!
 //! ```text
-//! cargo run --example broker
+//! cargo run --example rrbroker
 //! ```
 //!
 //! The broker binds its frontend to a free port on 127.0.0.1 and its

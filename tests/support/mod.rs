@@ -1,0 +1,28 @@
+//! Helpers the integration tests share (`mod support;` in each file).
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// The usual bound on a whole test body.
+pub const TEST_LIMIT: Duration = Duration::from_secs(10);
+
+/// Awaits `fut`, failing the test, named by `what`, if it takes longer
+/// than `limit`: a hang fails fast instead of stalling the run.
+pub async fn bounded<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what}: not done within {limit:?} (a hang?)"),
+    }
+}
+
+/// An `inproc://` endpoint no other test of this process uses.
+pub fn unique_inproc(tag: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "inproc://test-{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
