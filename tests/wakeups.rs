@@ -469,7 +469,7 @@ fn spin(d: Duration) {
 /// the thread's own current-thread runtime, used by that thread alone.
 enum Peer {
     Sync(zmq::Socket),
-    Ours(Socket, tokio::runtime::Runtime),
+    Ours(Socket, Box<tokio::runtime::Runtime>),
 }
 
 /// How a peer attaches: binds a fresh endpoint, or connects to one.
@@ -539,7 +539,7 @@ impl Peer {
                     };
                     (socket, endpoint)
                 };
-                (Peer::Ours(socket, rt), endpoint)
+                (Peer::Ours(socket, Box::new(rt)), endpoint)
             }
         }
     }
