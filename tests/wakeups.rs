@@ -824,40 +824,44 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
     assert_eq!(number_of(&first), u64::MAX);
 
     let calls = Arc::new(AtomicU64::new(0));
-    let drain = {
-        let socket = Arc::clone(&socket);
-        let stop = Arc::clone(&stop);
-        let calls = Arc::clone(&calls);
-        let endpoint = endpoint.clone();
-        let elsewhere = fresh_endpoint(Transport::Inproc);
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                match drainer {
-                    Drainer::GetEvents => {
-                        socket.get(options::EVENTS).unwrap();
+    // Two threads, so that one of them runs while the other is preempted
+    // (by the very reactor thread it races, for one).
+    let drain: Vec<_> = (0..DRAINER_THREADS)
+        .map(|_| {
+            let socket = Arc::clone(&socket);
+            let stop = Arc::clone(&stop);
+            let calls = Arc::clone(&calls);
+            let endpoint = endpoint.clone();
+            let elsewhere = fresh_endpoint(Transport::Inproc);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match drainer {
+                        Drainer::GetEvents => {
+                            socket.get(options::EVENTS).unwrap();
+                        }
+                        Drainer::FailingBind => {
+                            let err = socket.bind(&endpoint).unwrap_err();
+                            assert_eq!(
+                                err.errno(),
+                                Some(zmq::Error::EADDRINUSE.to_raw()),
+                                "bind {endpoint}: {err}"
+                            );
+                        }
+                        Drainer::FailingTrySend => match socket.try_send("nope") {
+                            Err(TrySendError::Failed(..)) => {}
+                            other => panic!("try_send on PULL: {other:?}"),
+                        },
+                        Drainer::FailingUnbind => {
+                            socket.unbind(&elsewhere).unwrap_err();
+                        }
                     }
-                    Drainer::FailingBind => {
-                        let err = socket.bind(&endpoint).unwrap_err();
-                        assert_eq!(
-                            err.errno(),
-                            Some(zmq::Error::EADDRINUSE.to_raw()),
-                            "bind {endpoint}: {err}"
-                        );
-                    }
-                    Drainer::FailingTrySend => match socket.try_send("nope") {
-                        Err(TrySendError::Failed(..)) => {}
-                        other => panic!("try_send on PULL: {other:?}"),
-                    },
-                    Drainer::FailingUnbind => {
-                        socket.unbind(&elsewhere).unwrap_err();
-                    }
+                    // No yield: the tighter the loop, the likelier a call
+                    // drains the mailbox before the reactor harvests the edge.
+                    calls.fetch_add(1, Ordering::SeqCst);
                 }
-                // No yield: the tighter the loop, the likelier a call
-                // drains the mailbox before the reactor harvests the edge.
-                calls.fetch_add(1, Ordering::SeqCst);
-            }
+            })
         })
-    };
+        .collect();
     // The drainer is running before the first round.
     while calls.load(Ordering::SeqCst) == 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -908,12 +912,15 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
         start.elapsed()
     );
     stop.store(true, Ordering::SeqCst);
-    drain.join().unwrap();
+    for thread in drain {
+        thread.join().unwrap();
+    }
     drop(go);
     pusher.join().unwrap();
 }
 
 const CASE3_ROUNDS: u64 = 60;
+const DRAINER_THREADS: usize = 2;
 
 on_both_runtimes! {
     case3_recv_beside_events_reader_tcp => waiter_beside_drainer(
