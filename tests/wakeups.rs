@@ -778,6 +778,8 @@ enum Drainer {
     FailingTrySend,
     /// `unbind` of an endpoint the socket is not bound to.
     FailingUnbind,
+    /// `try_send` on a DEALER whose peer never reads (`Full`).
+    FullTrySend,
 }
 
 /// How the waiter of cases 3 and 4 waits.
@@ -798,14 +800,22 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
     let what = format!("{how:?} beside a thread doing {drainer:?} over {transport:?}");
     let ctx = Context::new();
     let (stop, _stop_on_drop) = stop_flag();
-    let socket = Arc::new(ctx.socket(SocketType::Pull).unwrap());
+    // A PULL fed by a PUSH; for a full `try_send`, a DEALER whose peer
+    // DEALER sends but never reads, so that its send side fills up.
+    let full = matches!(drainer, Drainer::FullTrySend);
+    let (kind, peer_kind, peer_hwm) = match full {
+        false => (SocketType::Pull, SocketType::Push, 1000),
+        true => (SocketType::Dealer, SocketType::Dealer, 1),
+    };
+    let socket = Arc::new(ctx.socket(kind).unwrap());
     socket.set(options::LINGER, 0).unwrap();
+    socket.set(options::SNDHWM, 1).unwrap();
     let endpoint = socket.bind(&fresh_endpoint(transport)).unwrap();
     let (peer, _) = Peer::new(
         transport,
         &ctx,
-        SocketType::Push,
-        1000,
+        peer_kind,
+        peer_hwm,
         Attach::Connect(&endpoint),
     );
     // The peer thread sends message `round` 200 µs after each go.
@@ -822,6 +832,15 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
         .await
         .unwrap();
     assert_eq!(number_of(&first), u64::MAX);
+    if full {
+        // Fill the send side: over inproc the pipe holds SNDHWM + the
+        // peer's RCVHWM messages.
+        let mut sent = 0;
+        while socket.try_send("fill").is_ok() {
+            sent += 1;
+            assert!(sent < 10_000, "the send side never fills");
+        }
+    }
 
     let calls = Arc::new(AtomicU64::new(0));
     // Two threads, so that one of them runs while the other is preempted
@@ -854,6 +873,10 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
                         Drainer::FailingUnbind => {
                             socket.unbind(&elsewhere).unwrap_err();
                         }
+                        Drainer::FullTrySend => match socket.try_send("fill") {
+                            Err(TrySendError::Full(_)) => {}
+                            other => panic!("try_send on a full DEALER: {other:?}"),
+                        },
                     }
                     // No yield: the tighter the loop, the likelier a call
                     // drains the mailbox before the reactor harvests the edge.
@@ -943,6 +966,10 @@ on_both_runtimes! {
         Transport::Inproc, Drainer::FailingTrySend, WaitHow::Recv, CASE3_ROUNDS);
     failing_try_send_beside_readable_tcp => waiter_beside_drainer(
         Transport::Tcp, Drainer::FailingTrySend, WaitHow::Readable, CASE3_ROUNDS);
+    full_try_send_beside_recv_inproc => waiter_beside_drainer(
+        Transport::Inproc, Drainer::FullTrySend, WaitHow::Recv, CASE3_ROUNDS);
+    full_try_send_beside_readable_inproc => waiter_beside_drainer(
+        Transport::Inproc, Drainer::FullTrySend, WaitHow::Readable, CASE3_ROUNDS);
 }
 
 /// How the two tasks of case 5 use the socket.
