@@ -778,6 +778,8 @@ enum Drainer {
     FailingTrySend,
     /// `unbind` of an endpoint the socket is not bound to.
     FailingUnbind,
+    /// `try_send` on a DEALER whose peer never reads (`Full`).
+    FullTrySend,
 }
 
 /// How the waiter of cases 3 and 4 waits.
@@ -799,14 +801,22 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
     let what = format!("{how:?} beside a thread doing {drainer:?} over {transport:?}");
     let ctx = Context::new();
     let (stop, _stop_on_drop) = stop_flag();
-    let socket = Arc::new(ctx.socket(SocketType::Pull).unwrap());
+    // A PULL fed by a PUSH; for a full `try_send`, a DEALER whose peer
+    // DEALER sends but never reads, so that its send side fills up.
+    let full = matches!(drainer, Drainer::FullTrySend);
+    let (kind, peer_kind, peer_hwm) = match full {
+        false => (SocketType::Pull, SocketType::Push, 1000),
+        true => (SocketType::Dealer, SocketType::Dealer, 1),
+    };
+    let socket = Arc::new(ctx.socket(kind).unwrap());
     socket.set(options::LINGER, 0).unwrap();
+    socket.set(options::SNDHWM, 1).unwrap();
     let endpoint = socket.bind(&fresh_endpoint(transport)).unwrap();
     let (peer, _) = Peer::new(
         transport,
         &ctx,
-        SocketType::Push,
-        1000,
+        peer_kind,
+        peer_hwm,
         Attach::Connect(&endpoint),
     );
     // The peer thread sends message `round` 200 µs after each go.
@@ -823,42 +833,59 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
         .await
         .unwrap();
     assert_eq!(number_of(&first), u64::MAX);
+    if full {
+        // Fill the send side: over inproc the pipe holds SNDHWM + the
+        // peer's RCVHWM messages.
+        let mut sent = 0;
+        while socket.try_send("fill").is_ok() {
+            sent += 1;
+            assert!(sent < 10_000, "the send side never fills");
+        }
+    }
 
     let calls = Arc::new(AtomicU64::new(0));
-    let drain = {
-        let socket = Arc::clone(&socket);
-        let stop = Arc::clone(&stop);
-        let calls = Arc::clone(&calls);
-        let endpoint = endpoint.clone();
-        let elsewhere = fresh_endpoint(Transport::Inproc);
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                match drainer {
-                    Drainer::GetEvents => {
-                        socket.get(options::EVENTS).unwrap();
+    // Two threads, so that one of them runs while the other is preempted
+    // (by the very reactor thread it races, for one).
+    let drain: Vec<_> = (0..DRAINER_THREADS)
+        .map(|_| {
+            let socket = Arc::clone(&socket);
+            let stop = Arc::clone(&stop);
+            let calls = Arc::clone(&calls);
+            let endpoint = endpoint.clone();
+            let elsewhere = fresh_endpoint(Transport::Inproc);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match drainer {
+                        Drainer::GetEvents => {
+                            socket.get(options::EVENTS).unwrap();
+                        }
+                        Drainer::FailingBind => {
+                            let err = socket.bind(&endpoint).unwrap_err();
+                            assert_eq!(
+                                err.errno(),
+                                Some(zmq::Error::EADDRINUSE.to_raw()),
+                                "bind {endpoint}: {err}"
+                            );
+                        }
+                        Drainer::FailingTrySend => match socket.try_send("nope") {
+                            Err(TrySendError::Failed(..)) => {}
+                            other => panic!("try_send on PULL: {other:?}"),
+                        },
+                        Drainer::FailingUnbind => {
+                            socket.unbind(&elsewhere).unwrap_err();
+                        }
+                        Drainer::FullTrySend => match socket.try_send("fill") {
+                            Err(TrySendError::Full(_)) => {}
+                            other => panic!("try_send on a full DEALER: {other:?}"),
+                        },
                     }
-                    Drainer::FailingBind => {
-                        let err = socket.bind(&endpoint).unwrap_err();
-                        assert_eq!(
-                            err.errno(),
-                            Some(zmq::Error::EADDRINUSE.to_raw()),
-                            "bind {endpoint}: {err}"
-                        );
-                    }
-                    Drainer::FailingTrySend => match socket.try_send("nope") {
-                        Err(TrySendError::Failed(..)) => {}
-                        other => panic!("try_send on PULL: {other:?}"),
-                    },
-                    Drainer::FailingUnbind => {
-                        socket.unbind(&elsewhere).unwrap_err();
-                    }
+                    // No yield: the tighter the loop, the likelier a call
+                    // drains the mailbox before the reactor harvests the edge.
+                    calls.fetch_add(1, Ordering::SeqCst);
                 }
-                // No yield: the tighter the loop, the likelier a call
-                // drains the mailbox before the reactor harvests the edge.
-                calls.fetch_add(1, Ordering::SeqCst);
-            }
+            })
         })
-    };
+        .collect();
     // The drainer is running before the first round.
     while calls.load(Ordering::SeqCst) == 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -916,12 +943,15 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
         start.elapsed()
     );
     stop.store(true, Ordering::SeqCst);
-    drain.join().unwrap();
+    for thread in drain {
+        thread.join().unwrap();
+    }
     drop(go);
     pusher.join().unwrap();
 }
 
 const CASE3_ROUNDS: u64 = 60;
+const DRAINER_THREADS: usize = 2;
 
 on_both_runtimes! {
     case3_recv_beside_events_reader_tcp => waiter_beside_drainer(
@@ -944,6 +974,10 @@ on_both_runtimes! {
         Transport::Inproc, Drainer::FailingTrySend, WaitHow::Recv, CASE3_ROUNDS);
     failing_try_send_beside_readable_tcp => waiter_beside_drainer(
         Transport::Tcp, Drainer::FailingTrySend, WaitHow::Readable, CASE3_ROUNDS);
+    full_try_send_beside_recv_inproc => waiter_beside_drainer(
+        Transport::Inproc, Drainer::FullTrySend, WaitHow::Recv, CASE3_ROUNDS);
+    full_try_send_beside_readable_inproc => waiter_beside_drainer(
+        Transport::Inproc, Drainer::FullTrySend, WaitHow::Readable, CASE3_ROUNDS);
 }
 
 /// How the two tasks of case 5 use the socket.
