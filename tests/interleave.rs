@@ -21,7 +21,9 @@
 //! Replay a failure with `ZMQ_TOKIO_INTERLEAVE_SEED=<seed>` (the threads'
 //! timing still varies, so a replay repeats the same mix of operations,
 //! not the same schedule). `ZMQ_TOKIO_INTERLEAVE_SECS` sets how long each
-//! runtime flavour runs (default 2 s; a long run: 300).
+//! runtime flavour runs (default 2 s; a long run: 300), and
+//! `ZMQ_TOKIO_INTERLEAVE_STALL_MS` how long a side may stand still (default
+//! 1000).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -33,7 +35,15 @@ use tokio_util::sync::CancellationToken;
 use zmq_tokio::{options, Context, Multipart, Socket, SocketType, TrySendError};
 
 /// How long a side may stand still while what it waits for is there.
-const STALL: Duration = Duration::from_secs(1);
+/// (`ZMQ_TOKIO_INTERLEAVE_STALL_MS` sets it, for a run on a machine busy
+/// with other work, where a thread may stand still that long unscheduled.)
+fn stall() -> Duration {
+    let millis = std::env::var("ZMQ_TOKIO_INTERLEAVE_STALL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    Duration::from_millis(millis)
+}
 
 /// The most messages one direction makes in a phase: over tcp senders can
 /// run far ahead of receivers (kernel buffers), and the drain at the end of
@@ -647,7 +657,7 @@ impl Watch {
         }
     }
 
-    /// One look at `flow`: an error when a side stood still for [`STALL`]
+    /// One look at `flow`: an error when a side stood still for [`stall`]
     /// while what it waits for was there.
     fn check(&mut self, flow: &Flow, now: Instant) -> Result<(), String> {
         let made = flow.made.load(Ordering::SeqCst);
@@ -658,7 +668,7 @@ impl Watch {
             self.recv_stuck_since = None;
         } else {
             let since = *self.recv_stuck_since.get_or_insert(now);
-            if now - since > STALL {
+            if now - since > stall() {
                 return Err(format!(
                     "{}: {sent} sent, {received} received, and no receive for {:?} \
                      while messages waited (a lost wakeup of a receiver)",
@@ -673,7 +683,7 @@ impl Watch {
             self.send_stuck_since = None;
         } else {
             let since = *self.send_stuck_since.get_or_insert(now);
-            if now - since > STALL {
+            if now - since > stall() {
                 return Err(format!(
                     "{}: {} messages wait to be sent, all {sent} sent are received, and no \
                      send for {:?} (a lost wakeup of a sender)",
