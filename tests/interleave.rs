@@ -34,6 +34,8 @@ use futures::{SinkExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 use zmq_tokio::{options, Context, Multipart, Socket, SocketType, TrySendError};
 
+mod support;
+
 /// How long a side may stand still while what it waits for is there.
 /// (`ZMQ_TOKIO_INTERLEAVE_STALL_MS` sets it, for a run on a machine busy
 /// with other work, where a thread may stand still that long unscheduled.)
@@ -957,12 +959,9 @@ fn counts(flow: &Flow) -> (u64, u64, u64) {
     )
 }
 
-/// Fails instead of hanging.
+/// [`support::bounded`], named by the phase's label and what it waits for.
 async fn bounded<T>(label: &str, what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(Duration::from_secs(10), fut).await {
-        Ok(value) => value,
-        Err(_) => panic!("{label}: {what}: not done within 10 s"),
-    }
+    support::bounded(&format!("{label}: {what}"), support::TEST_LIMIT, fut).await
 }
 
 /// Phases until `secs` have passed (at least one).

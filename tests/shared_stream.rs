@@ -17,6 +17,8 @@ use zmq_tokio::{
     options, Context, Error, Multipart, Socket, SocketSink, SocketStream, SocketType, TrySendError,
 };
 
+mod support;
+
 /// How long the messages may stand still before the test calls it a lost
 /// wakeup (generous: on a good build they move every few milliseconds).
 const STALL: Duration = Duration::from_secs(2);
@@ -57,12 +59,9 @@ fn socket(ctx: &Context, kind: SocketType, hwm: i32) -> Socket {
     socket
 }
 
-/// Fails instead of hanging.
+/// [`support::bounded`] within [`CASE_BOUND`], naming the runtime flavour.
 async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(CASE_BOUND, fut).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what} ({}): not done within {CASE_BOUND:?}", flavour()),
-    }
+    support::bounded(&format!("{what} ({})", flavour()), CASE_BOUND, fut).await
 }
 
 /// The numbered messages of one flow: which were received, how often.

@@ -7,7 +7,6 @@
 //! wakeup turns into a hang, which the timeouts turn into a failure.
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,13 +14,8 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use zmq_tokio::{options, Context, Error, Multipart, Socket, SocketType};
 
-/// Fails the test instead of hanging it.
-async fn bounded<T>(what: &str, secs: u64, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: no progress within {secs} s (a lost wakeup?)"),
-    }
-}
+mod support;
+use support::bounded;
 
 fn numbered(n: u64) -> Multipart {
     Multipart::from(vec![n.to_le_bytes().to_vec(), b"payload".to_vec()])
@@ -89,10 +83,14 @@ async fn duplex_shared_socket(total: u64) {
             }
         })
     };
-    bounded("duplex on one shared socket", 120, async {
-        sender.await.unwrap();
-        receiver.await.unwrap();
-    })
+    bounded(
+        "duplex on one shared socket",
+        Duration::from_secs(120),
+        async {
+            sender.await.unwrap();
+            receiver.await.unwrap();
+        },
+    )
     .await;
     socket.send("stop").await.unwrap();
     assert_eq!(echo.join().unwrap(), total);
@@ -134,7 +132,7 @@ async fn duplex_inproc(total: u64) {
             }
         })
     };
-    bounded("duplex over inproc", 120, async {
+    bounded("duplex over inproc", Duration::from_secs(120), async {
         for expected in 0..total {
             assert_eq!(number_of(&client.recv().await.unwrap()), expected);
         }
@@ -198,16 +196,20 @@ async fn many_receivers(receivers: usize, senders: usize, per_sender: u64) {
         }));
     }
 
-    let all = bounded("many receivers on one socket", 120, async {
-        for task in sender_tasks {
-            task.await.unwrap();
-        }
-        let mut all = Vec::new();
-        for task in receiver_tasks {
-            all.extend(task.await.unwrap());
-        }
-        all
-    })
+    let all = bounded(
+        "many receivers on one socket",
+        Duration::from_secs(120),
+        async {
+            for task in sender_tasks {
+                task.await.unwrap();
+            }
+            let mut all = Vec::new();
+            for task in receiver_tasks {
+                all.extend(task.await.unwrap());
+            }
+            all
+        },
+    )
     .await;
     assert_eq!(all.len() as u64, total, "lost or duplicated messages");
     let unique: HashSet<u64> = all.iter().copied().collect();
@@ -248,14 +250,18 @@ async fn split_stream_sink(total: u64) {
             sink.send(numbered(n)).await.unwrap();
         }
     });
-    bounded("Stream + Sink halves of one socket", 120, async {
-        for expected in 0..total {
-            let msg = stream.next().await.expect("stream ended").unwrap();
-            assert_eq!(number_of(&msg), expected);
-        }
-        sender.await.unwrap();
-        echo_task.await.unwrap();
-    })
+    bounded(
+        "Stream + Sink halves of one socket",
+        Duration::from_secs(120),
+        async {
+            for expected in 0..total {
+                let msg = stream.next().await.expect("stream ended").unwrap();
+                assert_eq!(number_of(&msg), expected);
+            }
+            sender.await.unwrap();
+            echo_task.await.unwrap();
+        },
+    )
     .await;
 }
 
@@ -305,7 +311,7 @@ async fn draining_a_backlog_lets_timers_fire() {
     // Let the ticker start before the drain.
     tokio::task::yield_now().await;
 
-    bounded("draining the backlog", 60, async {
+    bounded("draining the backlog", Duration::from_secs(60), async {
         for expected in 0..BACKLOG as u64 {
             assert_eq!(number_of(&pull.recv().await.unwrap()), expected);
         }
@@ -347,7 +353,7 @@ async fn draining_a_stream_lets_other_tasks_run() {
     };
     tokio::task::yield_now().await;
     let before = runs.load(Ordering::SeqCst);
-    bounded("draining the stream", 60, async {
+    bounded("draining the stream", Duration::from_secs(60), async {
         for expected in 0..BACKLOG as u64 {
             let msg = pull.next().await.unwrap().unwrap();
             assert_eq!(number_of(&msg), expected);
@@ -829,7 +835,7 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
     });
     // The connection is up once a first message comes through.
     go.send(u64::MAX).unwrap();
-    let first = bounded("the first message", 10, socket.recv())
+    let first = bounded("the first message", Duration::from_secs(10), socket.recv())
         .await
         .unwrap();
     assert_eq!(number_of(&first), u64::MAX);
