@@ -92,6 +92,7 @@
 mod budget;
 mod builder;
 mod context;
+mod curve;
 mod endpoint;
 mod error;
 mod message;
@@ -104,9 +105,11 @@ mod readiness;
 mod socket;
 mod socket_type;
 mod stream;
+pub mod zap;
 
 pub use builder::SocketBuilder;
 pub use context::{Context, ContextBuilder};
+pub use curve::{curve_keypair, curve_public, z85_decode, z85_encode, CurveKeyPair};
 pub use error::{Error, Result, TrySendError};
 pub use message::Message;
 pub use monitor::{Event, EventMask, Monitor, SocketEvent};

@@ -21,6 +21,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use zmq_sys as sys;
 
+/// CURVE keys and Z85 text.
+pub(crate) mod curve;
+
 /// An errno value as libzmq reports it.
 pub(crate) type Errno = c_int;
 
