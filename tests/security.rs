@@ -18,6 +18,7 @@
 //! (`tcp://127.0.0.2:0;127.0.0.1:port`).
 
 use std::future::Future;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -776,7 +777,10 @@ fn curve_available(test: &str) -> bool {
             zmq_tokio::version()
         );
     }
-    eprintln!(
+    // Straight to the process's stderr, past the test harness's capture,
+    // so that a skip shows in every run.
+    let _ = writeln!(
+        std::io::stderr(),
         "{test}: SKIPPED, the linked libzmq has no CURVE (see README \"Security\"; \
          ZMQ_TOKIO_REQUIRE_CURVE=1 makes this a failure)"
     );
