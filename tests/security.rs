@@ -93,16 +93,11 @@ impl Server {
     /// came through, `Err(failure)` when the handshake failed (and then no
     /// message arrives).
     async fn outcome(&mut self) -> Result<Option<String>, HandshakeFailure> {
-        let event = bounded("the server's handshake event", async {
-            loop {
-                match self.monitor.next().await {
-                    Some(Ok(event)) => return event,
-                    Some(Err(e)) => panic!("monitor: {e}"),
-                    None => panic!("the monitor ended"),
-                }
-            }
-        })
-        .await;
+        let event = match bounded("the server's handshake event", self.monitor.next()).await {
+            Some(Ok(event)) => event,
+            Some(Err(e)) => panic!("monitor: {e}"),
+            None => panic!("the monitor ended"),
+        };
         if event.event == Event::HandshakeSucceeded {
             let msg = bounded("the client's message", self.socket.recv())
                 .await
