@@ -70,13 +70,19 @@
 //!   (encryption without authentication, the zguide's "Stonehouse");
 //! - a NULL server lets every client in, domain or not.
 //!
+//! So stopping the authenticator of a CURVE server opens that server to
+//! every client that knows its public key, including clients that were
+//! refused and reconnect: close or unbind such servers before you stop
+//! it.
+//!
 //! # Stopping
 //!
 //! The authenticator stops when it is dropped, when
 //! [`stop`](Authenticator::stop) is awaited, or when its context shuts
-//! down; none of these blocks a runtime thread. It unbinds
-//! `inproc://zeromq.zap.01` first, so handshakes that start afterwards see
-//! no handler. One context has at most one ZAP handler:
+//! down; none of these blocks a runtime thread or waits for a callback.
+//! It unbinds `inproc://zeromq.zap.01` first, so handshakes that start
+//! afterwards see no handler; handshakes it had not answered yet fail when
+//! they time out (`HANDSHAKE_IVL`). One context has at most one ZAP handler:
 //! [`Builder::start`] fails while another is bound.
 //!
 //! # Example: CURVE with a list of client keys
@@ -906,8 +912,10 @@ impl Authenticator {
     }
 
     /// Stops answering, unbinds `inproc://zeromq.zap.01` and waits until
-    /// the handler's task is gone. Handshakes still waiting for an answer
-    /// get none: libzmq fails them when their connection closes.
+    /// the handler's task is gone, without waiting for callbacks still
+    /// running (they are dropped). Handshakes still waiting for an answer
+    /// get none: libzmq fails them when their handshake times out
+    /// ([`HANDSHAKE_IVL`](crate::options::HANDSHAKE_IVL), 30 s by default).
     ///
     /// # Cancel safety
     ///

@@ -1021,6 +1021,69 @@ async fn curve_callback_says_no_fails_or_panics_and_the_handler_survives() {
 }
 
 #[tokio::test]
+async fn stop_does_not_wait_for_a_pending_callback_and_the_handshake_times_out() {
+    if !curve_available("stop_with_pending_callback") {
+        return;
+    }
+    let ctx = Context::new();
+    let (server_keys, client) = (curve_keypair().unwrap(), curve_keypair().unwrap());
+    let asked = std::sync::Arc::new(tokio::sync::Notify::new());
+    let auth = Authenticator::builder(&ctx)
+        .curve_callback("*", {
+            let asked = asked.clone();
+            move |_: &str, _: &str| {
+                asked.notify_one();
+                async {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    true
+                }
+            }
+        })
+        .callback_timeout(Duration::from_secs(600))
+        .start()
+        .unwrap();
+    let mut server = Server::start(
+        Socket::builder(SocketType::Pull)
+            .context(&ctx)
+            .set(options::HANDSHAKE_IVL, 500)
+            .curve_server(&server_keys),
+    );
+    let client = Socket::builder(SocketType::Push)
+        .context(&ctx)
+        .set(options::LINGER, 0)
+        .curve_client(server_keys.public(), &client)
+        .connect(server.endpoint.clone())
+        .build()
+        .unwrap();
+    client.send("hello").await.unwrap();
+    bounded("the callback to be asked", asked.notified()).await;
+    tokio::time::timeout(Duration::from_secs(1), auth.stop())
+        .await
+        .expect("stop() waited for a callback");
+    // The unanswered handshake times out...
+    let event = bounded("the handshake timeout", server.monitor.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            event.handshake_failure(),
+            Some(HandshakeFailure::NoDetail { .. })
+        ),
+        "{event:?}"
+    );
+    // ...and the client's reconnect finds no handler: a CURVE server then
+    // lets it in, unauthenticated (no User-Id).
+    let event = bounded("the reconnect", server.monitor.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.event, Event::HandshakeSucceeded);
+    let msg = bounded("the message", server.socket.recv()).await.unwrap();
+    assert_eq!(msg[0].gets("User-Id"), None);
+}
+
+#[tokio::test]
 async fn curve_without_an_authenticator_lets_every_client_in() {
     if !curve_available("curve_without_authenticator") {
         return;
