@@ -47,16 +47,19 @@
 //!   [`user_id`](Builder::user_id) says.
 //! - `400` refuses the client: its server's monitor reports
 //!   [`Event::HandshakeFailedAuth`](crate::Event::HandshakeFailedAuth)
-//!   with the value 400 and the client's connection is closed.
+//!   with the value 400 ([`SocketEvent::handshake_failure`](crate::SocketEvent::handshake_failure)
+//!   decodes it) and the client's connection is closed. libzmq's client
+//!   reconnects, and each attempt is asked about again. GSSAPI clients get
+//!   `400` too: this handler does not support GSSAPI.
 //! - `500` is an internal failure: a callback that panicked, returned an
 //!   error, or did not answer within the
 //!   [`callback_timeout`](Builder::callback_timeout). The handler goes on
 //!   serving.
 //! - A malformed request (from a ZAP client other than libzmq) that
 //!   carries a request id gets `500` (wrong version, a missing or extra
-//!   frame, text that is not UTF-8) or `400` (a mechanism this handler
-//!   does not know, such as GSSAPI); one without even a request id is
-//!   dropped. [`Authenticator::stats`] counts each kind.
+//!   frame, text that is not UTF-8) or `400` (a mechanism ZAP does not
+//!   define); one without even a request id is dropped.
+//!   [`Authenticator::stats`] counts each kind.
 //!
 //! # Without an authenticator
 //!
@@ -770,7 +773,8 @@ impl Builder {
     }
 
     /// An async callback asked about CURVE clients of `domain` whose key is
-    /// in no list: `callback(domain, client_key_z85)`. It answers `bool`, or
+    /// in no list: `callback(domain, client_key_z85)`, where `domain` is the
+    /// one the request names (`""` for a server without `ZAP_DOMAIN`). It answers `bool`, or
     /// `Result<bool, E>` (see [`Decision`]). A callback that panics, fails
     /// or takes longer than the [`callback_timeout`](Builder::callback_timeout)
     /// makes the client get `500`; the authenticator goes on serving.
@@ -884,7 +888,25 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// A builder for an authenticator that serves `context`.
+    /// A builder for an authenticator that serves `context`; see the
+    /// [module docs](self) for whole examples with sockets.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> zmq_tokio::Result<()> {
+    /// use zmq_tokio::{zap::Authenticator, Context};
+    ///
+    /// let ctx = Context::new();
+    /// let auth = Authenticator::builder(&ctx)
+    ///     .allow("127.0.0.0/8")
+    ///     .plain_users("*", [("admin", "secret")])
+    ///     .start()?;
+    /// assert!(auth.is_running());
+    /// auth.rules().deny("127.0.0.2")?;
+    /// auth.stop().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder(context: &Context) -> Builder {
         Builder {
             context: context.clone(),
