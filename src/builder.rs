@@ -83,6 +83,77 @@ impl<'a> SocketBuilder<'a> {
         self
     }
 
+    /// Makes the socket a PLAIN server (`PLAIN_SERVER`): clients must
+    /// log in with a user name and password, which libzmq hands to the
+    /// context's ZAP handler (see [`zap::Authenticator`](crate::zap::Authenticator)).
+    /// Without a running handler every PLAIN client is refused.
+    ///
+    /// PLAIN sends the password in clear text: use it on trusted networks
+    /// or over CURVE-less loopback only.
+    pub fn plain_server(self) -> Self {
+        self.set(options::PLAIN_SERVER, true)
+    }
+
+    /// Makes the socket a PLAIN client that logs in as `user` with
+    /// `password` (`PLAIN_USERNAME`, `PLAIN_PASSWORD`; each at most 255
+    /// bytes, no NUL).
+    pub fn plain_client(self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.set(options::PLAIN_USERNAME, user.into())
+            .set(options::PLAIN_PASSWORD, password.into())
+    }
+
+    /// Makes the socket a CURVE server with `keys` (`CURVE_SERVER`,
+    /// `CURVE_SECRETKEY`): traffic is encrypted, and clients must know
+    /// `keys.public()`. Which clients may connect is the ZAP handler's
+    /// call; with no handler running, libzmq lets every client in.
+    ///
+    /// [`build`](SocketBuilder::build) fails with
+    /// [`Error::Unsupported`](crate::Error::Unsupported) when the linked
+    /// libzmq has no CURVE.
+    pub fn curve_server(self, keys: &crate::CurveKeyPair) -> Self {
+        self.require_curve()
+            .set(options::CURVE_SERVER, true)
+            .set(options::CURVE_SECRETKEY, keys.secret().to_owned())
+    }
+
+    /// Makes the socket a CURVE client of the server whose public key is
+    /// `server_public` (40 characters of Z85), using `keys` as its own
+    /// (`CURVE_SERVERKEY`, `CURVE_PUBLICKEY`, `CURVE_SECRETKEY`).
+    ///
+    /// [`build`](SocketBuilder::build) fails with
+    /// [`Error::Unsupported`](crate::Error::Unsupported) when the linked
+    /// libzmq has no CURVE, and with
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption) for a server
+    /// key that is not 40 characters of Z85.
+    pub fn curve_client(
+        self,
+        server_public: impl Into<String>,
+        keys: &crate::CurveKeyPair,
+    ) -> Self {
+        self.require_curve()
+            .set(options::CURVE_SERVERKEY, server_public.into())
+            .set(options::CURVE_PUBLICKEY, keys.public().to_owned())
+            .set(options::CURVE_SECRETKEY, keys.secret().to_owned())
+    }
+
+    /// Sets the socket's ZAP domain (`ZAP_DOMAIN`, 1 to 255 bytes): the
+    /// domain its ZAP requests name, which picks the
+    /// [`zap::Authenticator`](crate::zap::Authenticator)'s rules. A NULL
+    /// (unsecured) server asks the ZAP handler only when it has a domain.
+    pub fn zap_domain(self, domain: impl Into<String>) -> Self {
+        self.set(options::ZAP_DOMAIN, domain.into())
+    }
+
+    /// Fails the build when the linked libzmq has no CURVE, before any
+    /// CURVE option is set.
+    fn require_curve(mut self) -> Self {
+        self.options.push((
+            "CURVE",
+            Box::new(|_: &Socket| crate::curve::require_curve()),
+        ));
+        self
+    }
+
     /// Makes the socket, applies the settings, binds and connects.
     ///
     /// # Errors

@@ -89,6 +89,23 @@ pub enum Error {
     /// with Tokio's reactor, or starting the thread that terminates a
     /// context.
     Io(io::Error),
+    /// An argument that is not what a function takes, such as Z85 text of
+    /// the wrong length, a CURVE key with a character outside Z85, or an
+    /// address range that does not parse.
+    InvalidInput {
+        /// What the argument is (`"Z85 text"`, `"CURVE secret key"`, ...).
+        what: &'static str,
+        /// What is wrong with it.
+        reason: Cow<'static, str>,
+    },
+    /// The linked libzmq was built without a capability this call needs
+    /// (see [`has`](crate::has)); the message says how to get it.
+    Unsupported {
+        /// The capability, as [`has`](crate::has) names it (`"curve"`).
+        capability: &'static str,
+        /// How to get a libzmq that has it.
+        help: &'static str,
+    },
 }
 
 impl Error {
@@ -116,6 +133,7 @@ impl Error {
             Error::Zmq { errno, .. } => Some(*errno),
             Error::ContextTerminated => Some(raw::ETERM),
             Error::Io(e) => e.raw_os_error(),
+            Error::Unsupported { .. } => Some(zmq_sys::errno::ENOTSUP),
             _ => None,
         }
     }
@@ -185,6 +203,11 @@ impl fmt::Display for Error {
                 "the Tokio runtime this socket was created in has shut down: create sockets in the runtime that uses them",
             ),
             Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::InvalidInput { what, reason } => write!(f, "invalid {what}: {reason}"),
+            Error::Unsupported { capability, help } => write!(
+                f,
+                "the linked libzmq was built without {capability} (zmq_has(\"{capability}\") is false): {help}"
+            ),
         }
     }
 }
@@ -232,6 +255,8 @@ impl From<Error> for io::Error {
                 io::ErrorKind::InvalidInput
             }
             Error::InvalidMessage { .. } => io::ErrorKind::InvalidData,
+            Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
+            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             Error::NoRuntime | Error::RuntimeShutdown => io::ErrorKind::Other,
             // libzmq's own errnos (EFSM, ETERM, ...) mean nothing to the OS.
             Error::Zmq { errno, .. } if *errno >= raw::ZMQ_HAUSNUMERO => io::ErrorKind::Other,

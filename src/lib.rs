@@ -94,9 +94,11 @@
 mod budget;
 mod builder;
 mod context;
+mod curve;
 mod endpoint;
 pub mod errno;
 mod error;
+mod handshake;
 mod message;
 mod monitor;
 mod multipart;
@@ -105,6 +107,7 @@ mod proxy;
 mod raw;
 mod socket;
 mod socket_type;
+pub mod zap;
 
 pub use builder::SocketBuilder;
 /// The shared byte buffer frames convert from and to without a copy
@@ -112,7 +115,9 @@ pub use builder::SocketBuilder;
 /// naming it needs no other dependency.
 pub use bytes::Bytes;
 pub use context::{Context, ContextBuilder};
+pub use curve::{curve_keypair, curve_public, z85_decode, z85_encode, CurveKeyPair};
 pub use error::{Error, Result, TrySendError};
+pub use handshake::{HandshakeFailure, ProtocolError};
 pub use message::Message;
 pub use monitor::{Event, EventMask, Monitor, SocketEvent};
 pub use multipart::{IntoIter, Iter, Multipart};

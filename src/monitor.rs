@@ -211,6 +211,15 @@ pub struct SocketEvent {
     pub endpoint: String,
 }
 
+impl SocketEvent {
+    /// Why a handshake failed, for the three `HandshakeFailed*` events
+    /// (`None` for others): the errno, the protocol error or the ZAP
+    /// status code that [`value`](SocketEvent::value) holds, decoded.
+    pub fn handshake_failure(&self) -> Option<crate::HandshakeFailure> {
+        crate::HandshakeFailure::from_event(self)
+    }
+}
+
 /// A set of [`Event`]s to monitor: combine the constants with `|`.
 ///
 /// ```

@@ -21,6 +21,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use zmq_sys as sys;
 
+/// CURVE keys and Z85 text.
+pub(crate) mod curve;
 mod lock;
 
 pub(crate) use lock::{SocketGuard, SocketLock, Stamp};
