@@ -61,6 +61,11 @@ const EXAMPLES: &[Example] = &[
     ex("espresso", &[], 10, "subscriber: "),
     ex("interrupt", &["1"], 10, "context terminated, bye"),
     ex("monitor", &[], 10, "the monitor saw"),
+    ex("strawhouse", &[], 10, "Strawhouse test OK"),
+    ex("woodhouse", &[], 10, "Woodhouse test OK"),
+    // "Ironhouse test OK" with CURVE (the CURVE pass of .ci/run checks
+    // that line), "Ironhouse skipped: ..." without.
+    ex("ironhouse", &[], 10, "Ironhouse "),
 ];
 
 const fn ex(
