@@ -62,6 +62,12 @@ fn poll_unit(cx: &mut Context<'_>) -> Poll<Budget> {
     coop::poll_proceed(cx).map(|unit| Budget(Some(unit)))
 }
 
+/// [`poll_budget`] as a future.
+#[inline]
+pub(crate) async fn budget() -> Budget {
+    std::future::poll_fn(poll_budget).await
+}
+
 impl Budget {
     /// The attempt moved a message of `bytes`: it owes its share, and the
     /// unit taken (if any) pays a unit of the thread's debt.

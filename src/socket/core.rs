@@ -271,18 +271,24 @@ impl<'a> Held<'a> {
     /// attempt's view of the socket. Then `None`: the waiter reads.
     pub(crate) fn release_stamped(mut self) -> Option<Stamp> {
         let stamp = self.core.raw.stamp_of_holder();
-        let others = self.core.counts().without(self.caller);
-        if others.any() && self.release_and_wake(others) {
+        let counts = self.core.counts();
+        if counts.any() && self.release_and_wake(counts) {
             return None;
         }
         Some(stamp)
     }
 
-    /// Rule 1, once someone waits: reads `ZMQ_EVENTS` unless the last call
-    /// was that read, unlocks, and wakes. Says whether it made a call.
+    /// Rule 1, once someone waits (`counts`, the caller included): reads
+    /// `ZMQ_EVENTS` unless the last call was that read, unlocks, and wakes
+    /// every waiter but the caller whose bit is set. Says whether it made
+    /// a call.
     #[cold]
     #[inline(never)]
-    fn release_and_wake(&mut self, others: Counts) -> bool {
+    fn release_and_wake(&mut self, counts: Counts) -> bool {
+        let others = counts.without(self.caller);
+        if !others.any() || self.guard.is_none() {
+            return false;
+        }
         let (events, called) = match self.events {
             Some(events) => (events, false),
             None => match self.raw().map(RawSocket::events) {
@@ -305,9 +311,9 @@ impl Drop for Held<'_> {
     fn drop(&mut self) {
         // Sequentially consistent, after the libzmq calls: the module docs
         // say why (on x86 a plain load).
-        let others = self.core.counts().without(self.caller);
-        if others.any() && self.guard.is_some() {
-            self.release_and_wake(others);
+        let counts = self.core.counts();
+        if counts.any() {
+            self.release_and_wake(counts);
         }
     }
 }

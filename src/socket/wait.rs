@@ -7,8 +7,7 @@
 //! The rules the waits follow, and why they lose no wakeup, are at the top
 //! of `core.rs`.
 
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -16,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::ReusableBoxFuture;
 
 use super::core::{Core, Want};
-use crate::budget::poll_budget;
+use crate::budget::{budget, poll_budget};
 use crate::raw::Stamp;
 use crate::{Error, Result};
 
@@ -103,37 +102,33 @@ impl Core {
     }
 
     /// Runs `attempt` until it is done, waiting in `want` whenever it
-    /// would block: the loop of [`poll_op`] for an async method, with its
-    /// pending wait kept in the method's own future (no allocation).
+    /// would block: the loop for an async method, whose wait is awaited in
+    /// place (no allocation). [`poll_op`] is the same loop for poll-based
+    /// impls.
     ///
     /// `attempt` is given whether a wait came just before it.
+    #[inline]
     pub(crate) async fn run<T>(
         &self,
         want: Want,
-        attempt: impl FnMut(&Core, bool) -> Result<Attempt<T>>,
-    ) -> Result<T> {
-        self.run_with(want, attempt, |want, deadline, since| {
-            self.wait_until(want, deadline, since)
-        })
-        .await
-    }
-
-    async fn run_with<T, F: Future<Output = Result<()>>>(
-        &self,
-        want: Want,
         mut attempt: impl FnMut(&Core, bool) -> Result<Attempt<T>>,
-        start: impl Fn(Want, Option<Instant>, Option<Stamp>) -> F,
     ) -> Result<T> {
-        let mut pending = pin!(None::<F>);
         let mut op = Op::new(want);
-        poll_fn(|cx| {
-            let mut slot = InlineWait {
-                pending: pending.as_mut(),
-                start: &start,
-            };
-            poll_op(cx, self, &mut op, &mut slot, &mut attempt)
-        })
-        .await
+        loop {
+            // Before the attempt, so that yielding cannot lose anything.
+            let budget = budget().await;
+            match attempt(self, op.waited)? {
+                Attempt::Done { value, bytes } => {
+                    budget.made_progress(bytes);
+                    return Ok(value);
+                }
+                Attempt::WouldBlock(since) => {
+                    drop(budget);
+                    let deadline = op.waits(self);
+                    self.wait_until(want, deadline, since).await?;
+                }
+            }
+        }
     }
 }
 
@@ -155,29 +150,30 @@ impl Op {
         }
     }
 
+    /// The operation is about to wait: its deadline, set when it first
+    /// waits and kept until it is done.
+    fn waits(&mut self, core: &Core) -> Option<Instant> {
+        self.waited = true;
+        *self
+            .deadline
+            .get_or_insert_with(|| core.deadline(self.want))
+    }
+
     /// Ready for the next operation.
+    #[inline]
     fn finish(&mut self) {
         self.deadline = None;
         self.waited = false;
     }
 }
 
-/// Where an operation's pending wait is kept.
-pub(crate) trait PendingWait {
-    /// Starts waiting in `want` after an attempt that left `since`.
-    fn start(&mut self, want: Want, deadline: Option<Instant>, since: Option<Stamp>);
-    /// Polls the pending wait; `Ready(Ok)` when none is pending. A wait
-    /// that ends is no longer pending.
-    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>>;
-}
-
-/// The try-then-wait loop: attempt; when it would block, wait, then attempt
-/// again. Spends the budget only on success (`budget.rs`).
+/// The loop of [`Core::run`] for poll-based impls (`Stream`, `Sink`),
+/// whose pending wait is kept in `wait` and whose progress in `op`.
 pub(crate) fn poll_op<T>(
     cx: &mut Context<'_>,
     core: &Core,
     op: &mut Op,
-    wait: &mut impl PendingWait,
+    wait: &mut BoxedWait,
     attempt: &mut impl FnMut(&Core, bool) -> Result<Attempt<T>>,
 ) -> Poll<Result<T>> {
     loop {
@@ -194,40 +190,15 @@ pub(crate) fn poll_op<T>(
                 return Poll::Ready(Ok(value));
             }
             Ok(Attempt::WouldBlock(since)) => {
-                let deadline = *op.deadline.get_or_insert_with(|| core.deadline(op.want));
+                drop(budget);
+                let deadline = op.waits(core);
                 wait.start(op.want, deadline, since);
-                op.waited = true;
             }
             Err(e) => {
                 op.finish();
                 return Poll::Ready(Err(e));
             }
         }
-    }
-}
-
-/// A pending wait kept in place, in the future of an async method.
-struct InlineWait<'p, F, S> {
-    pending: Pin<&'p mut Option<F>>,
-    start: &'p S,
-}
-
-impl<F, S> PendingWait for InlineWait<'_, F, S>
-where
-    F: Future<Output = Result<()>>,
-    S: Fn(Want, Option<Instant>, Option<Stamp>) -> F,
-{
-    fn start(&mut self, want: Want, deadline: Option<Instant>, since: Option<Stamp>) {
-        self.pending.set(Some((self.start)(want, deadline, since)));
-    }
-
-    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let Some(pending) = self.pending.as_mut().as_pin_mut() else {
-            return Poll::Ready(Ok(()));
-        };
-        let result = ready!(pending.poll(cx));
-        self.pending.set(None);
-        Poll::Ready(result)
     }
 }
 
@@ -257,7 +228,8 @@ impl std::fmt::Debug for BoxedWait {
     }
 }
 
-impl PendingWait for BoxedWait {
+impl BoxedWait {
+    /// Starts waiting in `want` after an attempt that left `since`.
     fn start(&mut self, want: Want, deadline: Option<Instant>, since: Option<Stamp>) {
         let core = Arc::clone(&self.core);
         let future = async move { core.wait_until(want, deadline, since).await };
@@ -268,6 +240,8 @@ impl PendingWait for BoxedWait {
         self.active = true;
     }
 
+    /// Polls the pending wait; `Ready(Ok)` when none is pending. A wait
+    /// that ends is no longer pending.
     fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         match &mut self.future {
             Some(future) if self.active => {
