@@ -1448,8 +1448,8 @@ async fn context_shutdown_ends_busy_run_current_thread() -> TestResult {
 // queued message) still succeeds. libzmq only notices the shutdown when
 // the socket processes its commands (`zmq_msg_send` does so at most every
 // ~1 ms, `zmq_msg_recv` every 100 messages or on EAGAIN); `Core::send_now`
-// and `Core::recv_now` (src/readiness.rs:251, :276) call libzmq without
-// checking `ctx.is_shutdown()` first. For a proxy this means that a burst
+// and `Core::recv_now` (then in src/readiness.rs) called libzmq without
+// checking `ctx.is_shutdown()` first (now they do, under the lock). For a proxy this means that a burst
 // keeps forwarding after the shutdown. (If more than ~1 ms passes between
 // the sends and the `try_send` below, libzmq fails it itself and the test
 // passes: it cannot fail spuriously.)
