@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::inproc::Inproc;
 use crate::raw::{RawContext, RawSocket};
 use crate::readiness::Core;
 use crate::{Error, Result, Socket, SocketType};
@@ -53,6 +54,8 @@ struct ContextInner {
     is_shutdown: AtomicBool,
     /// The context's sockets, so that `terminate` can close them.
     sockets: Mutex<Registry>,
+    /// Its inproc endpoints and pending inproc connections.
+    inproc: Inproc,
 }
 
 /// Weak references to a context's sockets; dead ones are pruned as it grows.
@@ -213,6 +216,11 @@ impl Context {
     pub(crate) fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
     }
+
+    /// The table of the context's inproc endpoints.
+    pub(crate) fn inproc(&self) -> &Inproc {
+        &self.inner.inproc
+    }
 }
 
 impl Default for Context {
@@ -307,6 +315,7 @@ impl ContextBuilder {
                 shutdown: CancellationToken::new(),
                 is_shutdown: AtomicBool::new(false),
                 sockets: Mutex::new(Registry::default()),
+                inproc: Inproc::default(),
             }),
         })
     }

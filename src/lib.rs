@@ -94,6 +94,7 @@ mod builder;
 mod context;
 mod endpoint;
 mod error;
+mod inproc;
 mod message;
 mod monitor;
 mod multipart;

@@ -1,0 +1,179 @@
+//! Pending inproc connections (a connect before anything binds the
+//! endpoint): no sequence of calls on them may crash the process. libzmq
+//! 4.3 aborts or reads freed memory when a pending inproc connection is
+//! dropped with `zmq_disconnect`/`zmq_unbind` and the endpoint is bound
+//! later (or the context terminates); the crate refuses that drop. Each
+//! scenario runs in a child process, so a crash fails the test instead of
+//! killing the runner.
+
+mod child;
+
+use std::time::Duration;
+
+use zmq_tokio::{Context, Error, SocketType};
+
+const TEST: &str = "scenarios_do_not_crash";
+
+fn run_scenario(name: &str) -> zmq_tokio::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let ctx = Context::new();
+        match name {
+            // The sequence from the issue.
+            "router-disconnect-bind" | "rep-disconnect-bind" | "pull-disconnect-bind"
+            | "sub-disconnect-bind" => {
+                let kind = match name {
+                    "router-disconnect-bind" => SocketType::Router,
+                    "rep-disconnect-bind" => SocketType::Rep,
+                    "pull-disconnect-bind" => SocketType::Pull,
+                    _ => SocketType::Sub,
+                };
+                let a = ctx.socket(kind)?;
+                a.connect("inproc://x")?;
+                let r = a.disconnect("inproc://x");
+                assert!(
+                    matches!(&r, Err(Error::InvalidEndpoint { reason, .. }) if reason.contains("pending")),
+                    "{r:?}"
+                );
+                let _ = a.events();
+                let b = ctx.socket(SocketType::Dealer)?;
+                b.bind("inproc://x")?;
+                let _ = a.events();
+                let _ = b.events();
+                // Bound now: the connection is real and can be dropped.
+                a.disconnect("inproc://x")?;
+                let _ = a.events();
+                let c = ctx.socket(SocketType::Dealer)?;
+                assert!(c.bind("inproc://x").is_err(), "b still binds it");
+            }
+            "router-unbind-bind" => {
+                let a = ctx.socket(SocketType::Router)?;
+                a.connect("inproc://x")?;
+                let r = a.unbind("inproc://x");
+                assert!(matches!(r, Err(Error::InvalidEndpoint { .. })), "{r:?}");
+                let _ = a.events();
+                let b = ctx.socket(SocketType::Dealer)?;
+                b.bind("inproc://x")?;
+            }
+            "router-disconnect-terminate" => {
+                let a = ctx.socket(SocketType::Router)?;
+                a.connect("inproc://x")?;
+                let r = a.disconnect("inproc://x");
+                assert!(matches!(r, Err(Error::InvalidEndpoint { .. })), "{r:?}");
+                let _ = a.events();
+                drop(a);
+                ctx.terminate().await?;
+            }
+            "router-close-bind" | "sub-close-bind" => {
+                let kind = if name.starts_with("sub") {
+                    SocketType::Sub
+                } else {
+                    SocketType::Router
+                };
+                let a = ctx.socket(kind)?;
+                a.connect("inproc://x")?;
+                a.close();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let b = ctx.socket(SocketType::Dealer)?;
+                b.bind("inproc://x")?;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let _ = b.events();
+            }
+            "sub-close-terminate" | "router-close-terminate" => {
+                let kind = if name.starts_with("sub") {
+                    SocketType::Sub
+                } else {
+                    SocketType::Router
+                };
+                let a = ctx.socket(kind)?;
+                a.connect("inproc://x")?;
+                drop(a);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                ctx.terminate().await?;
+            }
+            "self-connect-bind" => {
+                let a = ctx.socket(SocketType::Pair)?;
+                a.connect("inproc://x")?;
+                a.bind("inproc://x")?;
+                let _ = a.events();
+                // The bind attached the pending connection (to itself).
+                a.disconnect("inproc://x")?;
+                let _ = a.events();
+            }
+            "bound-disconnect-rebind" => {
+                let a = ctx.socket(SocketType::Router)?;
+                let b = ctx.socket(SocketType::Dealer)?;
+                b.bind("inproc://x")?;
+                a.connect("inproc://x")?;
+                // For inproc, libzmq's disconnect of a bound endpoint unbinds it.
+                b.disconnect("inproc://x")?;
+                let c = ctx.socket(SocketType::Dealer)?;
+                c.bind("inproc://x")?;
+                // a's connection was made to b, so it is not pending.
+                a.disconnect("inproc://x")?;
+                let _ = a.events();
+                // A connect to c's endpoint is not pending either.
+                a.connect("inproc://x")?;
+                a.disconnect("inproc://x")?;
+            }
+            "closed-binder" => {
+                // A binder that is closed no longer counts: a connect after
+                // it is treated as pending, and its disconnect refused.
+                let b = ctx.socket(SocketType::Dealer)?;
+                b.bind("inproc://x")?;
+                b.close();
+                let a = ctx.socket(SocketType::Router)?;
+                a.connect("inproc://x")?;
+                assert!(a.disconnect("inproc://x").is_err());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let c = ctx.socket(SocketType::Dealer)?;
+                c.bind("inproc://x")?;
+                a.disconnect("inproc://x")?;
+                let _ = a.events();
+            }
+            other => panic!("unknown scenario {other}"),
+        }
+        Ok(())
+    })
+}
+
+const SCENARIOS: &[&str] = &[
+    "router-disconnect-bind",
+    "rep-disconnect-bind",
+    "pull-disconnect-bind",
+    "sub-disconnect-bind",
+    "router-unbind-bind",
+    "router-disconnect-terminate",
+    "router-close-bind",
+    "sub-close-bind",
+    "sub-close-terminate",
+    "router-close-terminate",
+    "self-connect-bind",
+    "bound-disconnect-rebind",
+    "closed-binder",
+];
+
+#[test]
+fn scenarios_do_not_crash() {
+    if let Some(name) = child::scenario() {
+        run_scenario(&name).expect("scenario");
+        return;
+    }
+    let mut failed = Vec::new();
+    for name in SCENARIOS {
+        let outcome = child::run(child::command(TEST, name), Duration::from_secs(20));
+        println!("{name}: {}", outcome.describe());
+        if !outcome.success() {
+            failed.push(format!(
+                "{name}: {}\n{}\n{}",
+                outcome.describe(),
+                outcome.stdout,
+                outcome.stderr
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
