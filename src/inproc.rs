@@ -25,11 +25,29 @@
 //! refused disconnect leaves the connection in place; it is dropped with
 //! the socket, or can be disconnected once something has bound the
 //! endpoint.
+//!
+//! The bind that resolves pending connections has two more ways to abort,
+//! both in `ctx_t::connect_inproc_sockets`, which attaches each pending
+//! pipe to the binder and then writes into it:
+//!
+//! - A PAIR binder keeps one pipe and terminates any other at once
+//!   (`pair_t::xattach_pipe`); the binder's routing id, which libzmq then
+//!   writes for a ROUTER or REP connector, finds that pipe terminated
+//!   (`Assertion failed: written`). The crate refuses such a bind when the
+//!   PAIR may already have a pipe (it has any endpoint) or more than one
+//!   connection is pending there.
+//! - An XPUB binder writes its `XPUB_WELCOME_MSG` into each pipe it
+//!   attaches (`xpub_t::xattach_pipe`), and the pipe of a connector closed
+//!   while pending is already terminating (`Assertion failed: ok
+//!   (xpub.cpp:90)`). Before an XPUB binds, the crate resolves pending
+//!   connections whose sockets are all closed by binding and unbinding a
+//!   throwaway PAIR there, as `zmq_ctx_term` does, and refuses the bind when
+//!   closed and open connectors are mixed.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::readiness::Core;
-use crate::{Error, Result};
+use crate::{Error, Result, SocketType};
 
 /// A context's inproc endpoints.
 #[derive(Default)]
@@ -43,8 +61,15 @@ struct Table {
     /// their binder.
     bound: Vec<(String, Weak<Core>)>,
     /// Connections made while nothing (known to be open) bound their
-    /// endpoint, until a bind there.
-    pending: Vec<(String, Weak<Core>)>,
+    /// endpoint, until a bind there, also after their socket closed (libzmq
+    /// keeps them until then too).
+    pending: Vec<Pending>,
+}
+
+struct Pending {
+    endpoint: String,
+    socket: Weak<Core>,
+    kind: SocketType,
 }
 
 /// What an inproc call does.
@@ -87,6 +112,9 @@ impl Guard<'_> {
         }
         let mut table = core.context().inproc().lock();
         table.prune();
+        if op == Op::Bind {
+            table.check_bind(core, endpoint)?;
+        }
         if op == Op::Detach {
             let me = Arc::downgrade(core);
             if table
@@ -98,7 +126,7 @@ impl Guard<'_> {
             } else if table
                 .pending
                 .iter()
-                .any(|(e, c)| e == endpoint && Weak::ptr_eq(c, &me))
+                .any(|p| p.endpoint == endpoint && Weak::ptr_eq(&p.socket, &me))
             {
                 return Err(Error::invalid_endpoint(
                     endpoint,
@@ -139,7 +167,7 @@ impl Drop for Guard<'_> {
                 // Bound now (or before, by this very socket): libzmq has
                 // attached every pending connection to it.
                 if core.endpoints().bound.iter().any(|e| e == endpoint) {
-                    table.pending.retain(|(e, _)| e != endpoint);
+                    table.pending.retain(|p| p.endpoint != endpoint);
                     if table.binder(endpoint).is_none() {
                         table
                             .bound
@@ -152,9 +180,11 @@ impl Drop for Guard<'_> {
                 // open (so still registered) when libzmq looked it up. On a
                 // failed connect the entry is harmless: it can only refuse.
                 if table.binder(endpoint).is_none() {
-                    table
-                        .pending
-                        .push((endpoint.to_owned(), Arc::downgrade(core)));
+                    table.pending.push(Pending {
+                        endpoint: endpoint.to_owned(),
+                        socket: Arc::downgrade(core),
+                        kind: core.kind(),
+                    });
                 }
             }
             Op::Detach => {}
@@ -177,13 +207,72 @@ impl Table {
             .map(|(_, core)| core.clone())
     }
 
-    /// Forgets closed and dropped sockets.
+    /// Forgets bindings of closed and dropped sockets.
     fn prune(&mut self) {
         self.bound.retain(|(_, core)| open(core));
-        self.pending.retain(|(_, core)| open(core));
+    }
+
+    /// Refuses a bind that would make libzmq abort while it attaches the
+    /// pending connections of `endpoint` (see the module docs), and
+    /// resolves those of closed sockets before an XPUB binds.
+    fn check_bind(&mut self, core: &Core, endpoint: &str) -> Result<()> {
+        if self.binder(endpoint).is_some() {
+            return Ok(()); // libzmq refuses it with EADDRINUSE
+        }
+        let pending = || self.pending.iter().filter(|p| p.endpoint == endpoint);
+        match core.kind() {
+            SocketType::Pair => {
+                let count = pending().count();
+                let has_pipe = {
+                    let endpoints = core.endpoints();
+                    !endpoints.bound.is_empty() || !endpoints.connected.is_empty()
+                };
+                let routing = pending().any(|p| {
+                    open(&p.socket) && matches!(p.kind, SocketType::Router | SocketType::Rep)
+                });
+                if routing && (has_pipe || count > 1) {
+                    return Err(Error::invalid_endpoint(
+                        endpoint,
+                        "a PAIR socket that may already have its peer cannot bind an inproc                          endpoint where a ROUTER or REP connection is pending: libzmq 4.3                          would abort attaching it",
+                    ));
+                }
+            }
+            SocketType::XPub => {
+                let closed = pending().filter(|p| !open(&p.socket)).count();
+                if closed == 0 {
+                    return Ok(());
+                }
+                if closed < pending().count() {
+                    return Err(Error::invalid_endpoint(
+                        endpoint,
+                        "an XPUB socket cannot bind an inproc endpoint where connections of                          both closed and open sockets are pending: libzmq 4.3 would abort                          sending XPUB_WELCOME_MSG into a closed one",
+                    ));
+                }
+                absorb(core, endpoint);
+                self.pending.retain(|p| p.endpoint != endpoint);
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 
 fn open(core: &Weak<Core>) -> bool {
     core.upgrade().is_some_and(|core| !core.is_closed())
+}
+
+/// Resolves the pending connections of `endpoint` by binding a throwaway
+/// PAIR socket there and unbinding it at once (the unbind takes the
+/// endpoint back synchronously; a close would leave it registered until
+/// libzmq's reaper gets to it).
+fn absorb(core: &Core, endpoint: &str) {
+    let Ok(c_endpoint) = crate::raw::c_string(endpoint) else {
+        return;
+    };
+    if let Ok(pair) = core.context().raw_socket(SocketType::Pair) {
+        let _ = pair.set_int(zmq_sys::ZMQ_LINGER as std::ffi::c_int, 0);
+        if pair.bind(&c_endpoint).is_ok() {
+            let _ = pair.unbind(&c_endpoint);
+        }
+    }
 }

@@ -15,7 +15,8 @@ use zmq_tokio::{Context, Error, SocketType};
 const TEST: &str = "scenarios_do_not_crash";
 
 fn run_scenario(name: &str) -> zmq_tokio::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
@@ -134,6 +135,54 @@ fn run_scenario(name: &str) -> zmq_tokio::Result<()> {
                 a.disconnect("inproc://x")?;
                 let _ = a.events();
             }
+            "pair-with-peer-binds-router-pending" | "pair-binds-two-pending" => {
+                // Found by tests/fuzz.rs: the PAIR keeps one pipe and
+                // terminates the ROUTER's; libzmq then writes the PAIR's
+                // routing id into it.
+                let r = ctx.socket(SocketType::Router)?;
+                r.connect("inproc://x")?;
+                let p = ctx.socket(SocketType::Pair)?;
+                if name == "pair-with-peer-binds-router-pending" {
+                    p.connect("tcp://127.0.0.1:1")?;
+                } else {
+                    let d = ctx.socket(SocketType::Dealer)?;
+                    d.connect("inproc://x")?;
+                }
+                let r = p.bind("inproc://x");
+                assert!(matches!(r, Err(Error::InvalidEndpoint { .. })), "{r:?}");
+                // Another binder takes them.
+                let d = ctx.socket(SocketType::Dealer)?;
+                d.bind("inproc://x")?;
+            }
+            "xpub-welcome-binds-closed-pending" | "xpub-welcome-binds-mixed-pending" => {
+                // Found by tests/fuzz.rs: the pipe of a connector closed
+                // while pending cannot take XPUB_WELCOME_MSG.
+                let s = ctx.socket(SocketType::Sub)?;
+                s.connect("inproc://x")?;
+                s.close();
+                let open = ctx.socket(SocketType::Sub)?;
+                if name.contains("mixed") {
+                    open.connect("inproc://x")?;
+                }
+                let x = ctx.socket(SocketType::XPub)?;
+                x.set(zmq_tokio::options::XPUB_WELCOME_MSG, "hello")?;
+                let r = x.bind("inproc://x");
+                if name.contains("mixed") {
+                    assert!(matches!(r, Err(Error::InvalidEndpoint { .. })), "{r:?}");
+                } else {
+                    r?;
+                    // The endpoint works for new connections.
+                    open.connect("inproc://x")?;
+                    open.subscribe("")?;
+                    // The XPUB attaches the pipe when it next processes
+                    // its commands.
+                    let _ = x.events()?;
+                    let welcome = tokio::time::timeout(Duration::from_secs(5), open.recv())
+                        .await
+                        .expect("welcome message")?;
+                    assert_eq!(welcome, zmq_tokio::Multipart::from("hello"));
+                }
+            }
             other => panic!("unknown scenario {other}"),
         }
         Ok(())
@@ -154,6 +203,10 @@ const SCENARIOS: &[&str] = &[
     "self-connect-bind",
     "bound-disconnect-rebind",
     "closed-binder",
+    "pair-with-peer-binds-router-pending",
+    "pair-binds-two-pending",
+    "xpub-welcome-binds-closed-pending",
+    "xpub-welcome-binds-mixed-pending",
 ];
 
 #[test]
