@@ -101,8 +101,12 @@ impl Context {
     ///
     /// [`Error::NoRuntime`] outside a Tokio runtime,
     /// [`Error::ContextTerminated`] after [`shutdown`](Context::shutdown),
-    /// and libzmq's `EMFILE` when the context has as many sockets as
-    /// `max_sockets` allows.
+    /// and [`Error::Zmq`] with errno `EMFILE` and a message naming the
+    /// limit when the context has as many sockets as
+    /// [`max_sockets`](ContextBuilder::max_sockets) allows (1023 by
+    /// default). A closed or dropped socket frees its slot asynchronously:
+    /// libzmq's reaper thread destroys it shortly after, so a socket made
+    /// right after closing another at the limit can still fail.
     pub fn socket(&self, kind: SocketType) -> Result<Socket> {
         Socket::with_context(self, kind)
     }
@@ -189,9 +193,10 @@ impl Context {
     /// Makes a libzmq socket of this context.
     pub(crate) fn raw_socket(&self, kind: SocketType) -> Result<RawSocket> {
         match self.read_raw().as_ref() {
-            Some(raw) => raw
-                .socket(kind.raw())
-                .map_err(|e| Error::zmq(e, format!("create {kind} socket"))),
+            Some(raw) => raw.socket(kind.raw()).map_err(|e| match e {
+                crate::raw::EMFILE => too_many_sockets(raw, kind),
+                e => Error::zmq(e, format!("create {kind} socket")),
+            }),
             None => Err(Error::ContextTerminated),
         }
     }
@@ -220,6 +225,23 @@ impl Context {
     /// The table of the context's inproc endpoints.
     pub(crate) fn inproc(&self) -> &Inproc {
         &self.inner.inproc
+    }
+}
+
+/// libzmq's `EMFILE` from `zmq_socket`, which reads "Too many open files",
+/// said as what it is: the context's socket limit.
+fn too_many_sockets(raw: &RawContext, kind: SocketType) -> Error {
+    let limit = raw
+        .get(zmq_sys::ZMQ_MAX_SOCKETS as i32)
+        .map_or_else(|| "its limit".to_owned(), |n| n.to_string());
+    Error::Zmq {
+        errno: crate::raw::EMFILE,
+        message: format!(
+            "the context has as many sockets as its MAX_SOCKETS limit ({limit}) allows \
+             (closed sockets free their slot shortly after, on libzmq's reaper thread); \
+             raise it with Context::builder().max_sockets(n)"
+        ),
+        operation: format!("create {kind} socket").into(),
     }
 }
 
@@ -279,7 +301,14 @@ impl ContextBuilder {
     }
 
     /// The most sockets the context may have open at once (libzmq's default
-    /// is 1023).
+    /// is 1023). Closed sockets count until libzmq's reaper thread has
+    /// destroyed them, shortly after their close. A monitor uses two more
+    /// (the reader and libzmq's own monitor socket).
+    ///
+    /// Many sockets connecting to one `tcp://` listener at once may also
+    /// need its [`BACKLOG`](crate::options::BACKLOG) raised above libzmq's
+    /// default of 100 (and the kernel's `net.core.somaxconn`, which caps
+    /// it): connections beyond the backlog wait for libzmq's reconnect.
     pub fn max_sockets(mut self, n: usize) -> Self {
         self.max_sockets = Some(n);
         self
