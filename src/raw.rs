@@ -21,6 +21,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use zmq_sys as sys;
 
+mod settings;
+pub(crate) use settings::EMFILE;
+
 /// An errno value as libzmq reports it.
 pub(crate) type Errno = c_int;
 
@@ -848,21 +851,5 @@ mod tests {
         assert!(!lock.unchanged_since(stamp), "taken and released since");
         assert!(lock.unchanged_since(later));
         assert_ne!(stamp, later);
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Context settings, read back
-
-pub(crate) const EMFILE: Errno = sys::errno::EMFILE;
-
-impl RawContext {
-    /// A context setting (`zmq_ctx_get`), such as `ZMQ_MAX_SOCKETS`; `None`
-    /// when libzmq does not know it.
-    pub(crate) fn get(&self, option: c_int) -> Option<c_int> {
-        // SAFETY: self.0 is a live context; zmq_ctx_get is thread-safe and
-        // returns -1 for an unknown option.
-        let value = unsafe { sys::zmq_ctx_get(self.0.as_ptr(), option) };
-        (value >= 0).then_some(value)
     }
 }
