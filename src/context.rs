@@ -119,6 +119,8 @@ impl Context {
         self.inner.is_shutdown.store(true, Ordering::Release);
         self.inner.shutdown.cancel();
         if let Some(raw) = self.read_raw().as_ref() {
+            // While libzmq still makes sockets: see Inproc::resolve_all.
+            self.inner.inproc.resolve_all(raw);
             raw.shutdown();
         }
     }
@@ -267,6 +269,7 @@ impl Drop for ContextInner {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         let Some(raw) = raw else { return };
+        self.inproc.resolve_all(&raw);
         // zmq_ctx_term waits for lingering messages: never on a runtime
         // worker. Outside a runtime the caller's thread may block, as it
         // would with libzmq itself.

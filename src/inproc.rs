@@ -36,13 +36,16 @@
 //!   (`Assertion failed: written`). The crate refuses such a bind when the
 //!   PAIR may already have a pipe (it has any endpoint) or more than one
 //!   connection is pending there.
-//! - An XPUB binder writes its `XPUB_WELCOME_MSG` into each pipe it
-//!   attaches (`xpub_t::xattach_pipe`), and the pipe of a connector closed
-//!   while pending is already terminating (`Assertion failed: ok
-//!   (xpub.cpp:90)`). Before an XPUB binds, the crate resolves pending
-//!   connections whose sockets are all closed by binding and unbinding a
-//!   throwaway PAIR there, as `zmq_ctx_term` does, and refuses the bind when
-//!   closed and open connectors are mixed.
+//! - The pipe of a connector closed while pending is already terminating.
+//!   Any binder but ROUTER and REP reads the connector's routing id out of
+//!   it (`Assertion failed: ok (ctx.cpp:809)`), and an XPUB writes its
+//!   `XPUB_WELCOME_MSG` into it (`Assertion failed: ok (xpub.cpp:90)`).
+//!   Before such a bind, the crate resolves the pending connections of
+//!   closed sockets by binding and unbinding a throwaway ROUTER there (which
+//!   does neither), and refuses the bind when closed and open connectors
+//!   are mixed. `zmq_ctx_term` binds a PAIR at every endpoint still
+//!   pending, so the context does the same for all of them before it
+//!   terminates.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
@@ -220,39 +223,43 @@ impl Table {
             return Ok(()); // libzmq refuses it with EADDRINUSE
         }
         let pending = || self.pending.iter().filter(|p| p.endpoint == endpoint);
-        match core.kind() {
-            SocketType::Pair => {
-                let count = pending().count();
-                let has_pipe = {
-                    let endpoints = core.endpoints();
-                    !endpoints.bound.is_empty() || !endpoints.connected.is_empty()
-                };
-                let routing = pending().any(|p| {
-                    open(&p.socket) && matches!(p.kind, SocketType::Router | SocketType::Rep)
-                });
-                if routing && (has_pipe || count > 1) {
-                    return Err(Error::invalid_endpoint(
-                        endpoint,
-                        "a PAIR socket that may already have its peer cannot bind an inproc                          endpoint where a ROUTER or REP connection is pending: libzmq 4.3                          would abort attaching it",
-                    ));
-                }
+        if core.kind() == SocketType::Pair {
+            let count = pending().count();
+            let has_pipe = {
+                let endpoints = core.endpoints();
+                !endpoints.bound.is_empty() || !endpoints.connected.is_empty()
+            };
+            let routing = pending()
+                .any(|p| open(&p.socket) && matches!(p.kind, SocketType::Router | SocketType::Rep));
+            if routing && (has_pipe || count > 1) {
+                return Err(Error::invalid_endpoint(
+                    endpoint,
+                    "a PAIR socket that may already have its peer cannot bind an inproc \
+                     endpoint where a ROUTER or REP connection is pending: libzmq 4.3 \
+                     would abort attaching it",
+                ));
             }
-            SocketType::XPub => {
-                let closed = pending().filter(|p| !open(&p.socket)).count();
-                if closed == 0 {
-                    return Ok(());
-                }
-                if closed < pending().count() {
-                    return Err(Error::invalid_endpoint(
-                        endpoint,
-                        "an XPUB socket cannot bind an inproc endpoint where connections of                          both closed and open sockets are pending: libzmq 4.3 would abort                          sending XPUB_WELCOME_MSG into a closed one",
-                    ));
-                }
-                absorb(core, endpoint);
-                self.pending.retain(|p| p.endpoint != endpoint);
-            }
-            _ => {}
         }
+        // Connections of closed sockets: libzmq reads the connector's
+        // routing id out of the terminating pipe (`Assertion failed: ok
+        // (ctx.cpp:809)`) for any binder but ROUTER and REP, and an XPUB
+        // writes its welcome message into it. Resolve them first with a
+        // throwaway ROUTER, which does neither.
+        let closed = pending().filter(|p| !open(&p.socket)).count();
+        if closed == 0 || matches!(core.kind(), SocketType::Router | SocketType::Rep) {
+            return Ok(());
+        }
+        if closed < pending().count() {
+            return Err(Error::invalid_endpoint(
+                endpoint,
+                "connections of both closed and open sockets are pending at this inproc \
+                 endpoint, and libzmq 4.3 would abort attaching the closed ones to a \
+                 socket of this type; bind it with a ROUTER or REP socket, or close the \
+                 other connecting sockets first",
+            ));
+        }
+        absorb(core.context(), endpoint);
+        self.pending.retain(|p| p.endpoint != endpoint);
         Ok(())
     }
 }
@@ -262,17 +269,46 @@ fn open(core: &Weak<Core>) -> bool {
 }
 
 /// Resolves the pending connections of `endpoint` by binding a throwaway
-/// PAIR socket there and unbinding it at once (the unbind takes the
+/// ROUTER socket there and unbinding it at once (the unbind takes the
 /// endpoint back synchronously; a close would leave it registered until
-/// libzmq's reaper gets to it).
-fn absorb(core: &Core, endpoint: &str) {
+/// libzmq's reaper gets to it). A ROUTER neither reads the connector's
+/// routing id out of the pipe nor writes into it (libzmq skips the write
+/// for a closed connector).
+fn absorb(ctx: &crate::Context, endpoint: &str) {
+    if let Ok(router) = ctx.raw_socket(SocketType::Router) {
+        absorb_with(&router, endpoint);
+    }
+}
+
+fn absorb_with(router: &crate::raw::RawSocket, endpoint: &str) {
     let Ok(c_endpoint) = crate::raw::c_string(endpoint) else {
         return;
     };
-    if let Ok(pair) = core.context().raw_socket(SocketType::Pair) {
-        let _ = pair.set_int(zmq_sys::ZMQ_LINGER as std::ffi::c_int, 0);
-        if pair.bind(&c_endpoint).is_ok() {
-            let _ = pair.unbind(&c_endpoint);
+    let _ = router.set_int(zmq_sys::ZMQ_LINGER as std::ffi::c_int, 0);
+    if router.bind(&c_endpoint).is_ok() {
+        let _ = router.unbind(&c_endpoint);
+    }
+}
+
+impl Inproc {
+    /// Before `zmq_ctx_term`, which binds a PAIR socket at every endpoint
+    /// with pending connections (and so would read routing ids out of
+    /// closed sockets' pipes, see [`Table::check_bind`]), resolves them all
+    /// with a throwaway ROUTER. Called at the context's shutdown (after
+    /// which libzmq makes no more sockets, so no later bind can come) and
+    /// before the termination of a context that was never shut down.
+    pub(crate) fn resolve_all(&self, raw: &crate::raw::RawContext) {
+        let mut table = self.lock();
+        let mut endpoints: Vec<String> = table.pending.drain(..).map(|p| p.endpoint).collect();
+        endpoints.sort_unstable();
+        endpoints.dedup();
+        if endpoints.is_empty() {
+            return;
+        }
+        if let Ok(router) = raw.socket(SocketType::Router.raw()) {
+            for endpoint in &endpoints {
+                absorb_with(&router, endpoint);
+            }
         }
     }
 }

@@ -142,17 +142,51 @@ fn run_scenario(name: &str) -> zmq_tokio::Result<()> {
                 let r = ctx.socket(SocketType::Router)?;
                 r.connect("inproc://x")?;
                 let p = ctx.socket(SocketType::Pair)?;
+                let second = ctx.socket(SocketType::Dealer)?;
                 if name == "pair-with-peer-binds-router-pending" {
                     p.connect("tcp://127.0.0.1:1")?;
                 } else {
-                    let d = ctx.socket(SocketType::Dealer)?;
-                    d.connect("inproc://x")?;
+                    second.connect("inproc://x")?;
                 }
                 let r = p.bind("inproc://x");
                 assert!(matches!(r, Err(Error::InvalidEndpoint { .. })), "{r:?}");
                 // Another binder takes them.
                 let d = ctx.socket(SocketType::Dealer)?;
                 d.bind("inproc://x")?;
+            }
+            "dealer-binds-closed-pending" | "dealer-binds-mixed-pending" => {
+                // Found by tests/fuzz.rs: libzmq reads the closed
+                // connector's routing id out of its terminating pipe.
+                let s = ctx.socket(SocketType::Sub)?;
+                s.connect("inproc://x")?;
+                drop(s);
+                let open = ctx.socket(SocketType::Sub)?;
+                if name.contains("mixed") {
+                    open.connect("inproc://x")?;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let d = ctx.socket(SocketType::Pub)?;
+                let r = d.bind("inproc://x");
+                if name.contains("mixed") {
+                    assert!(matches!(r, Err(Error::InvalidEndpoint { .. })), "{r:?}");
+                    let router = ctx.socket(SocketType::Router)?;
+                    router.bind("inproc://x")?;
+                } else {
+                    r?;
+                }
+                drop(open);
+                ctx.terminate().await?;
+            }
+            "closed-pending-shutdown" | "closed-pending-drop" => {
+                let s = ctx.socket(SocketType::Sub)?;
+                s.connect("inproc://x")?;
+                drop(s);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if name.ends_with("shutdown") {
+                    ctx.shutdown();
+                }
+                drop(ctx);
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             "xpub-welcome-binds-closed-pending" | "xpub-welcome-binds-mixed-pending" => {
                 // Found by tests/fuzz.rs: the pipe of a connector closed
@@ -207,6 +241,10 @@ const SCENARIOS: &[&str] = &[
     "pair-binds-two-pending",
     "xpub-welcome-binds-closed-pending",
     "xpub-welcome-binds-mixed-pending",
+    "dealer-binds-closed-pending",
+    "dealer-binds-mixed-pending",
+    "closed-pending-shutdown",
+    "closed-pending-drop",
 ];
 
 #[test]
