@@ -70,7 +70,12 @@ async fn main() -> zmq_tokio::Result<()> {
     let control = running.control();
     let task = tokio::spawn(running.run());
     for i in 0..50u32 {
-        producer.send(vec![Bytes::from(vec![1u8; 2048]), Bytes::from(i.to_string())]).await?;
+        producer
+            .send(vec![
+                Bytes::from(vec![1u8; 2048]),
+                Bytes::from(i.to_string()),
+            ])
+            .await?;
         worker.recv().await?;
         tap.recv().await?;
     }

@@ -43,6 +43,8 @@ struct Counts {
     resends: AtomicU64,
     stale_replies: AtomicU64,
     churned: AtomicU64,
+    /// Churn iterations that found the context at MAX_SOCKETS.
+    context_full: AtomicU64,
     faults: AtomicU64,
     errors: AtomicU64,
     /// Torn, duplicated, reordered or lost: each one fails the soak.
@@ -276,7 +278,10 @@ async fn main() -> zmq_tokio::Result<()> {
         async move {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let endpoint = format!("inproc://churn-{}", n % 4);
+                // A closed socket keeps its slot and its inproc endpoint
+                // until libzmq's reaper has destroyed it: fresh names, and
+                // a pause when the context is full.
+                let endpoint = format!("inproc://churn-{n}");
                 let result: zmq_tokio::Result<()> = async {
                     let rep = ctx.socket(SocketType::Rep)?;
                     let _monitor = rep.monitor(EventMask::ALL)?;
@@ -294,8 +299,13 @@ async fn main() -> zmq_tokio::Result<()> {
                 }
                 .await;
                 if let Err(e) = result {
-                    eprintln!("churn: {e}");
-                    counts.errors.fetch_add(1, Ordering::Relaxed);
+                    if e.errno() == Some(24) {
+                        counts.context_full.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    } else {
+                        eprintln!("churn: {e}");
+                        counts.errors.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 counts.churned.fetch_add(1, Ordering::Relaxed);
                 n += 1;
@@ -319,6 +329,13 @@ async fn main() -> zmq_tokio::Result<()> {
         }
         fault += 1;
         counts.faults.fetch_add(1, Ordering::Relaxed);
+        if fault % 5 == 0 {
+            println!(
+                "  {:>4} s: RSS {} KiB",
+                started.elapsed().as_secs(),
+                rss_kib()
+            );
+        }
     }
     tokio::time::sleep(deadline.saturating_duration_since(Instant::now())).await;
     stop.store(true, Ordering::Relaxed);
@@ -355,8 +372,9 @@ async fn main() -> zmq_tokio::Result<()> {
         get(&c.stale_replies)
     );
     println!(
-        "  churn: {} inproc REQ/REP pairs with monitors",
-        get(&c.churned)
+        "  churn: {} inproc REQ/REP pairs with monitors ({} found the context full and waited for the reaper)",
+        get(&c.churned),
+        get(&c.context_full)
     );
     println!("  errors returned: {}", get(&c.errors));
     println!(
