@@ -21,6 +21,24 @@ use crate::{Error, Result, Socket, SocketType};
 /// own when the last handle is dropped inside a Tokio runtime, so a drop
 /// never blocks a runtime worker; outside a runtime it runs in place.
 ///
+/// # Idle sockets
+///
+/// libzmq processes a socket's commands (connections made and lost, pipes
+/// to tear down) only inside calls on that socket. A socket that no task
+/// awaits, such as a bound ROUTER that nobody receives on, keeps what its
+/// departed peers left behind until its next call: memory grows with every
+/// peer that connects and leaves (a few KiB each) and comes back at that
+/// call. Keep a [`recv`](Socket::recv) or [`readable`](Socket::readable)
+/// pending on every socket that accepts connections, or call
+/// [`events`](Socket::events) on it now and then.
+///
+/// # Limits
+///
+/// A context has at most [`max_sockets`](ContextBuilder::max_sockets)
+/// sockets open at once (1023 by default); a closed socket frees its slot,
+/// and its `inproc://` endpoints, shortly after its close, when libzmq's
+/// reaper thread has destroyed it.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> zmq_tokio::Result<()> {
