@@ -26,6 +26,11 @@
 //! the socket, or can be disconnected once something has bound the
 //! endpoint.
 //!
+//! A STREAM socket is kept off inproc altogether: `stream_t::xrecv` asserts
+//! that a received message has one frame, which only its raw TCP and IPC
+//! engines guarantee (`Assertion failed: (_prefetched_msg.flags () &
+//! msg_t::more) == 0 (stream.cpp:201)`).
+//!
 //! The bind that resolves pending connections has two more ways to abort,
 //! both in `ctx_t::connect_inproc_sockets`, which attaches each pending
 //! pipe to the binder and then writes into it:
@@ -51,6 +56,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::readiness::Core;
 use crate::{Error, Result, SocketType};
+
+/// The endpoints [`Socket::monitor`](crate::Socket::monitor) uses.
+const MONITOR_PREFIX: &str = "inproc://zmq-tokio-monitor-";
 
 /// A context's inproc endpoints.
 #[derive(Default)]
@@ -111,6 +119,28 @@ impl Guard<'_> {
     /// still be pending.
     pub(crate) fn lock<'a>(core: &'a Arc<Core>, endpoint: &'a str, op: Op) -> Result<Guard<'a>> {
         if !endpoint.starts_with("inproc://") {
+            return Ok(Guard { state: None });
+        }
+        if core.kind() == SocketType::Stream && op != Op::Detach {
+            // A STREAM socket asserts that no message it receives has more
+            // frames (stream_t::xrecv), which only a raw TCP or IPC peer
+            // guarantees; an inproc peer sending two frames aborts it.
+            return Err(Error::invalid_endpoint(
+                endpoint,
+                "a STREAM socket talks to raw tcp:// or ipc:// peers; over inproc, libzmq 4.3 \
+                 aborts when a peer sends it a multipart message",
+            ));
+        }
+        if endpoint.starts_with(MONITOR_PREFIX) {
+            // libzmq binds these itself (zmq_socket_monitor), right after
+            // the monitor's reader connects: nothing to record, and no
+            // other socket may drop a connection there.
+            if op == Op::Detach {
+                return Err(Error::invalid_endpoint(
+                    endpoint,
+                    "the endpoint belongs to a monitor of this crate",
+                ));
+            }
             return Ok(Guard { state: None });
         }
         let mut table = core.context().inproc().lock();

@@ -177,6 +177,19 @@ fn run_scenario(name: &str) -> zmq_tokio::Result<()> {
                 drop(open);
                 ctx.terminate().await?;
             }
+            "stream-over-inproc" => {
+                // Found by tests/fuzz.rs: a two-frame message from an
+                // inproc peer aborts a STREAM socket.
+                let stream = ctx.socket(SocketType::Stream)?;
+                assert!(stream.bind("inproc://s").is_err());
+                assert!(stream.connect("inproc://s").is_err());
+                let dealer = ctx.socket(SocketType::Dealer)?;
+                dealer.bind("inproc://s")?;
+                assert!(stream.connect("inproc://s").is_err());
+                let _ = dealer.try_send(["a", "b"]);
+                let _ = stream.events()?;
+                let _ = stream.try_recv();
+            }
             "closed-pending-shutdown" | "closed-pending-drop" => {
                 let s = ctx.socket(SocketType::Sub)?;
                 s.connect("inproc://x")?;
@@ -244,6 +257,7 @@ const SCENARIOS: &[&str] = &[
     "dealer-binds-closed-pending",
     "dealer-binds-mixed-pending",
     "closed-pending-shutdown",
+    "stream-over-inproc",
     "closed-pending-drop",
 ];
 
