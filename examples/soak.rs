@@ -183,8 +183,16 @@ async fn main() -> zmq_tokio::Result<()> {
         let endpoint = server_endpoint.clone();
         async move {
             while !stop.load(Ordering::Relaxed) {
-                let router = ctx.socket(SocketType::Router).expect("router");
-                router.set(options::LINGER, 0).expect("linger");
+                let router = match ctx.socket(SocketType::Router) {
+                    Ok(router) => router,
+                    Err(e) => {
+                        eprintln!("server: {e}");
+                        counts.errors.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = router.set(options::LINGER, 0);
                 let mut bound = false;
                 for _ in 0..500 {
                     if router.bind(&endpoint).is_ok() {
@@ -272,9 +280,12 @@ async fn main() -> zmq_tokio::Result<()> {
         }
     });
 
-    // Flow 3: socket churn over inproc, with a monitor on each REP.
+    // Flow 3: socket churn over inproc, with a monitor on each REP, in a
+    // context of its own (the churn may fill it up to MAX_SOCKETS while
+    // libzmq's reaper catches up).
+    let churn_ctx = Context::new();
     let churn = tokio::spawn({
-        let (ctx, counts, stop) = (ctx.clone(), counts.clone(), stop.clone());
+        let (ctx, counts, stop) = (churn_ctx.clone(), counts.clone(), stop.clone());
         async move {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -348,9 +359,11 @@ async fn main() -> zmq_tokio::Result<()> {
         }
     }
     drop(relay);
-    tokio::time::timeout(Duration::from_secs(10), ctx.terminate())
-        .await
-        .expect("terminate within 10 s")?;
+    for ctx in [ctx, churn_ctx] {
+        tokio::time::timeout(Duration::from_secs(10), ctx.terminate())
+            .await
+            .expect("terminate within 10 s")?;
+    }
 
     let c = &counts;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
