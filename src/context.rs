@@ -136,9 +136,10 @@ impl Context {
     pub fn shutdown(&self) {
         self.inner.is_shutdown.store(true, Ordering::Release);
         self.inner.shutdown.cancel();
+        let pending = self.inner.inproc.take_pending();
         if let Some(raw) = self.read_raw().as_ref() {
-            // While libzmq still makes sockets: see Inproc::resolve_all.
-            self.inner.inproc.resolve_all(raw);
+            // While libzmq still makes sockets: see Inproc::take_pending.
+            crate::inproc::resolve(raw, &pending);
             raw.shutdown();
         }
     }
@@ -287,7 +288,7 @@ impl Drop for ContextInner {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         let Some(raw) = raw else { return };
-        self.inproc.resolve_all(&raw);
+        crate::inproc::resolve(&raw, &self.inproc.take_pending());
         // zmq_ctx_term waits for lingering messages: never on a runtime
         // worker. Outside a runtime the caller's thread may block, as it
         // would with libzmq itself.

@@ -288,7 +288,14 @@ impl Table {
                  other connecting sockets first",
             ));
         }
-        absorb(core.context(), endpoint);
+        if !absorb(core.context(), endpoint) {
+            return Err(Error::invalid_endpoint(
+                endpoint,
+                "connections of closed sockets are pending at this inproc endpoint, and the \
+                 socket that would take them first could not be made (the context is full?); \
+                 libzmq 4.3 would abort attaching them to a socket of this type",
+            ));
+        }
         self.pending.retain(|p| p.endpoint != endpoint);
         Ok(())
     }
@@ -304,41 +311,51 @@ fn open(core: &Weak<Core>) -> bool {
 /// libzmq's reaper gets to it). A ROUTER neither reads the connector's
 /// routing id out of the pipe nor writes into it (libzmq skips the write
 /// for a closed connector).
-fn absorb(ctx: &crate::Context, endpoint: &str) {
-    if let Ok(router) = ctx.raw_socket(SocketType::Router) {
-        absorb_with(&router, endpoint);
-    }
+fn absorb(ctx: &crate::Context, endpoint: &str) -> bool {
+    ctx.raw_socket(SocketType::Router)
+        .is_ok_and(|router| absorb_with(&router, endpoint))
 }
 
-fn absorb_with(router: &crate::raw::RawSocket, endpoint: &str) {
+/// Whether the ROUTER took the endpoint's pending connections.
+fn absorb_with(router: &crate::raw::RawSocket, endpoint: &str) -> bool {
     let Ok(c_endpoint) = crate::raw::c_string(endpoint) else {
-        return;
+        return false;
     };
     let _ = router.set_int(zmq_sys::ZMQ_LINGER as std::ffi::c_int, 0);
-    if router.bind(&c_endpoint).is_ok() {
+    let bound = router.bind(&c_endpoint).is_ok();
+    if bound {
         let _ = router.unbind(&c_endpoint);
     }
+    bound
 }
 
 impl Inproc {
-    /// Before `zmq_ctx_term`, which binds a PAIR socket at every endpoint
-    /// with pending connections (and so would read routing ids out of
-    /// closed sockets' pipes, see [`Table::check_bind`]), resolves them all
-    /// with a throwaway ROUTER. Called at the context's shutdown (after
-    /// which libzmq makes no more sockets, so no later bind can come) and
-    /// before the termination of a context that was never shut down.
-    pub(crate) fn resolve_all(&self, raw: &crate::raw::RawContext) {
-        let mut table = self.lock();
-        let mut endpoints: Vec<String> = table.pending.drain(..).map(|p| p.endpoint).collect();
+    /// The endpoints with pending connections, forgotten here: before
+    /// `zmq_ctx_term`, which binds a PAIR socket at each of them (and so
+    /// would read routing ids out of closed sockets' pipes, see
+    /// [`Table::check_bind`]), [`resolve`] them. Taken at the context's
+    /// shutdown (after which libzmq makes no more sockets, so no later bind
+    /// can come) and before the termination of a context that was never
+    /// shut down. The table's lock is not held while resolving, so that
+    /// it is never taken inside the context's lock, nor the other way.
+    pub(crate) fn take_pending(&self) -> Vec<String> {
+        let mut endpoints: Vec<String> =
+            self.lock().pending.drain(..).map(|p| p.endpoint).collect();
         endpoints.sort_unstable();
         endpoints.dedup();
-        if endpoints.is_empty() {
-            return;
-        }
-        if let Ok(router) = raw.socket(SocketType::Router.raw()) {
-            for endpoint in &endpoints {
-                absorb_with(&router, endpoint);
-            }
+        endpoints
+    }
+}
+
+/// Resolves the pending connections of `endpoints` with one throwaway
+/// ROUTER (see [`absorb`]).
+pub(crate) fn resolve(raw: &crate::raw::RawContext, endpoints: &[String]) {
+    if endpoints.is_empty() {
+        return;
+    }
+    if let Ok(router) = raw.socket(SocketType::Router.raw()) {
+        for endpoint in endpoints {
+            absorb_with(&router, endpoint);
         }
     }
 }
