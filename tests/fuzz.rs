@@ -22,6 +22,11 @@
 //! ```text
 //! ZMQ_TOKIO_FUZZ_SECONDS=3600 nice -n 10 cargo test --release --test fuzz -- --nocapture
 //! ```
+//!
+//! `SOCKS_PROXY` is only ever cleared, unless `ZMQ_TOKIO_FUZZ_SOCKS=1`: a
+//! SOCKS connecter in libzmq 4.3 removes its poll entry twice (a
+//! use-after-free that aborts with `Bad file descriptor (epoll.cpp:113)`),
+//! which the fuzzer would otherwise find in about one sequence in forty.
 
 mod child;
 
@@ -568,8 +573,17 @@ fn int_value(fuzz: &mut Fuzz, name: &str) -> i32 {
     }
 }
 
-fn text_value(fuzz: &mut Fuzz) -> String {
-    match fuzz.rng.below(5) {
+fn text_value(fuzz: &mut Fuzz, name: &str) -> String {
+    let pick = fuzz.rng.below(5);
+    // libzmq 4.3.4 (and master) frees a SOCKS connecter's poll entry in
+    // socks_connecter_t::error() without clearing its handle, and removes
+    // it again when the connecter terminates: a use-after-free that aborts
+    // (`Bad file descriptor (epoll.cpp:113)`) or worse. Known and not the
+    // crate's to fix; a proxy is not fuzzed so that the run finds others.
+    if name == "SOCKS_PROXY" && std::env::var_os("ZMQ_TOKIO_FUZZ_SOCKS").is_none() {
+        return String::new();
+    }
+    match pick {
         0 => String::new(),
         1 => "x".to_owned(),
         2 => "a\0b".to_owned(),
@@ -622,7 +636,7 @@ macro_rules! by_name {
         $socket.set($option, value)
     }};
     (@set text, $fuzz:ident, $socket:ident, $option:expr, $name:ident) => {{
-        let value = text_value($fuzz);
+        let value = text_value($fuzz, $name);
         $socket.set($option, value)
     }};
 }
