@@ -61,6 +61,8 @@ fn peer() {
                     println!("{n}");
                 }
             }
+            // The reset test's body, in a child: see below.
+            "reset" => reset_never_tears_a_multipart_message().await,
             other => panic!("unknown role {other}"),
         }
     });
@@ -379,11 +381,38 @@ async fn heartbeats_detect_a_stalled_link_and_reconnect() {
 /// and none is duplicated. (Order is kept within one connection only: the
 /// PULL side fair-queues between what it still holds from the reset
 /// connection and the new one, as libzmq does between any two peers.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reset_never_tears_a_multipart_message() {
+///
+/// It runs in a child process: libzmq 4.3.4 can abort on a reset
+/// (`Assertion failed: !_io_error (stream_engine_base.cpp:331)`, libzmq
+/// issue #4841, when one epoll batch brings a failing read and a write),
+/// which would otherwise take every test of this file down with it.
+#[test]
+fn a_reset_never_tears_a_multipart_message() {
     if child::scenario().is_some() {
         return;
     }
+    let mut cmd = child::command("peer", "reset");
+    // Piped stdin: the peer exits when it closes (see `peer`).
+    cmd.env("FAULT_PORT", "0")
+        .stdin(std::process::Stdio::piped());
+    let outcome = child::run(cmd, Duration::from_secs(40));
+    print!("{}", outcome.stdout);
+    assert!(outcome.stdout.contains("0 torn"), "{}", outcome.stdout);
+    let known = outcome.stderr.contains("!_io_error");
+    assert!(
+        outcome.success(),
+        "{}{}\n{}",
+        outcome.describe(),
+        if known {
+            " (libzmq issue #4841: a reset hit the engine's read and write in one epoll batch)"
+        } else {
+            ""
+        },
+        outcome.stderr
+    );
+}
+
+async fn reset_never_tears_a_multipart_message() {
     bounded(30, async {
         let ctx = Context::new();
         let pull = ctx.socket(SocketType::Pull).unwrap();
