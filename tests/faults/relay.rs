@@ -24,8 +24,9 @@ pub(crate) enum Mode {
 pub(crate) struct Relay {
     addr: SocketAddr,
     mode: watch::Sender<Mode>,
-    /// Bumped to reset every open connection.
-    resets: watch::Sender<u64>,
+    /// Bumped to drop every open connection; the flag says with an RST
+    /// (else a FIN).
+    resets: watch::Sender<(u64, bool)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -40,7 +41,7 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("relay bind");
         let addr = listener.local_addr().expect("relay address");
         let (mode, mode_rx) = watch::channel(Mode::Forward);
-        let (resets, resets_rx) = watch::channel(0u64);
+        let (resets, resets_rx) = watch::channel((0u64, true));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -75,7 +76,15 @@ impl Relay {
 
     /// Resets every connection open now (RST to both sides).
     pub(crate) fn reset(&self) {
-        self.resets.send_modify(|n| *n += 1);
+        self.resets
+            .send_modify(|(n, rst)| (*n, *rst) = (*n + 1, true));
+    }
+
+    /// Closes every connection open now with a FIN to both sides, as a
+    /// peer that goes away cleanly.
+    pub(crate) fn close_all(&self) {
+        self.resets
+            .send_modify(|(n, rst)| (*n, *rst) = (*n + 1, false));
     }
 }
 
@@ -91,7 +100,7 @@ async fn pipe(
     client: TcpStream,
     server: TcpStream,
     mode: watch::Receiver<Mode>,
-    mut resets: watch::Receiver<u64>,
+    mut resets: watch::Receiver<(u64, bool)>,
 ) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
@@ -100,14 +109,16 @@ async fn pipe(
     resets.mark_unchanged();
     let up = copy(client.clone(), server.clone(), mode.clone());
     let down = copy(server.clone(), client.clone(), mode);
-    tokio::select! {
-        _ = up => {}
-        _ = down => {}
-        _ = resets.changed() => {}
-    }
-    // SO_LINGER 0: the close sends an RST instead of a FIN.
-    for stream in [&client, &server] {
-        let _ = stream.set_zero_linger();
+    let rst = tokio::select! {
+        _ = up => true,
+        _ = down => true,
+        _ = resets.changed() => resets.borrow().1,
+    };
+    if rst {
+        // SO_LINGER 0: the close sends an RST instead of a FIN.
+        for stream in [&client, &server] {
+            let _ = stream.set_zero_linger();
+        }
     }
 }
 
