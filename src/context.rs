@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::inproc::Inproc;
 use crate::raw::{RawContext, RawSocket};
 use crate::socket::core::Core;
 use crate::{Error, Result, Socket, SocketType};
@@ -19,6 +20,24 @@ use crate::{Error, Result, Socket, SocketType};
 /// waits for the sockets' linger to run out, then runs on a thread of its
 /// own when the last handle is dropped inside a Tokio runtime, so a drop
 /// never blocks a runtime worker; outside a runtime it runs in place.
+///
+/// # Idle sockets
+///
+/// libzmq processes a socket's commands (connections made and lost, pipes
+/// to tear down) only inside calls on that socket. A socket that no task
+/// awaits, such as a bound ROUTER that nobody receives on, keeps what its
+/// departed peers left behind until its next call: memory grows with every
+/// peer that connects and leaves (a few KiB each) and comes back at that
+/// call. Keep a [`recv`](Socket::recv) or [`readable`](Socket::readable)
+/// pending on every socket that accepts connections, or call
+/// [`events`](Socket::events) on it now and then.
+///
+/// # Limits
+///
+/// A context has at most [`max_sockets`](ContextBuilder::max_sockets)
+/// sockets open at once (1023 by default); a closed socket frees its slot,
+/// and its `inproc://` endpoints, shortly after its close, when libzmq's
+/// reaper thread has destroyed it.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -53,6 +72,8 @@ struct ContextInner {
     is_shutdown: AtomicBool,
     /// The context's sockets, so that `terminate` can close them.
     sockets: Mutex<Registry>,
+    /// Its inproc endpoints and pending inproc connections.
+    inproc: Inproc,
 }
 
 /// Weak references to a context's sockets; dead ones are pruned as it grows.
@@ -98,8 +119,12 @@ impl Context {
     ///
     /// [`Error::NoRuntime`] outside a Tokio runtime,
     /// [`Error::ContextTerminated`] after [`shutdown`](Context::shutdown),
-    /// and libzmq's `EMFILE` when the context has as many sockets as
-    /// `max_sockets` allows.
+    /// and [`Error::Zmq`] with errno `EMFILE` and a message naming the
+    /// limit when the context has as many sockets as
+    /// [`max_sockets`](ContextBuilder::max_sockets) allows (1023 by
+    /// default). A closed or dropped socket frees its slot asynchronously:
+    /// libzmq's reaper thread destroys it shortly after, so a socket made
+    /// right after closing another at the limit can still fail.
     pub fn socket(&self, kind: SocketType) -> Result<Socket> {
         Socket::with_context(self, kind)
     }
@@ -111,7 +136,10 @@ impl Context {
     pub fn shutdown(&self) {
         self.inner.is_shutdown.store(true, Ordering::Release);
         self.inner.shutdown.cancel();
+        let pending = self.inner.inproc.take_pending();
         if let Some(raw) = self.read_raw().as_ref() {
+            // While libzmq still makes sockets: see Inproc::take_pending.
+            crate::inproc::resolve(raw, &pending);
             raw.shutdown();
         }
     }
@@ -211,9 +239,10 @@ impl Context {
     /// Makes a libzmq socket of this context.
     pub(crate) fn raw_socket(&self, kind: SocketType) -> Result<RawSocket> {
         match self.read_raw().as_ref() {
-            Some(raw) => raw
-                .socket(kind.raw())
-                .map_err(|e| Error::zmq(e, format!("create {kind} socket"))),
+            Some(raw) => raw.socket(kind.raw()).map_err(|e| match e {
+                crate::raw::EMFILE => too_many_sockets(raw, kind),
+                e => Error::zmq(e, format!("create {kind} socket")),
+            }),
             None => Err(Error::ContextTerminated),
         }
     }
@@ -237,6 +266,28 @@ impl Context {
 
     pub(crate) fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+
+    /// The table of the context's inproc endpoints.
+    pub(crate) fn inproc(&self) -> &Inproc {
+        &self.inner.inproc
+    }
+}
+
+/// libzmq's `EMFILE` from `zmq_socket`, which reads "Too many open files",
+/// said as what it is: the context's socket limit.
+fn too_many_sockets(raw: &RawContext, kind: SocketType) -> Error {
+    let limit = raw
+        .get(zmq_sys::ZMQ_MAX_SOCKETS as i32)
+        .map_or_else(|| "its limit".to_owned(), |n| n.to_string());
+    Error::Zmq {
+        errno: crate::raw::EMFILE,
+        message: format!(
+            "the context has as many sockets as its MAX_SOCKETS limit ({limit}) allows \
+             (closed sockets free their slot shortly after, on libzmq's reaper thread); \
+             raise it with Context::builder().max_sockets(n)"
+        ),
+        operation: format!("create {kind} socket").into(),
     }
 }
 
@@ -262,6 +313,7 @@ impl Drop for ContextInner {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         let Some(raw) = raw else { return };
+        crate::inproc::resolve(&raw, &self.inproc.take_pending());
         // zmq_ctx_term waits for lingering messages: never on a runtime
         // worker. Outside a runtime the caller's thread may block, as it
         // would with libzmq itself.
@@ -296,7 +348,14 @@ impl ContextBuilder {
     }
 
     /// The most sockets the context may have open at once (libzmq's default
-    /// is 1023).
+    /// is 1023). Closed sockets count until libzmq's reaper thread has
+    /// destroyed them, shortly after their close. A monitor uses two more
+    /// (the reader and libzmq's own monitor socket).
+    ///
+    /// Many sockets connecting to one `tcp://` listener at once may also
+    /// need its [`BACKLOG`](crate::options::BACKLOG) raised above libzmq's
+    /// default of 100 (and the kernel's `net.core.somaxconn`, which caps
+    /// it): connections beyond the backlog wait for libzmq's reconnect.
     pub fn max_sockets(mut self, n: usize) -> Self {
         self.max_sockets = Some(n);
         self
@@ -332,6 +391,7 @@ impl ContextBuilder {
                 shutdown: CancellationToken::new(),
                 is_shutdown: AtomicBool::new(false),
                 sockets: Mutex::new(Registry::default()),
+                inproc: Inproc::default(),
             }),
         })
     }

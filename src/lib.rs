@@ -99,6 +99,7 @@ mod endpoint;
 pub mod errno;
 mod error;
 mod handshake;
+mod inproc;
 mod message;
 mod monitor;
 mod multipart;

@@ -411,7 +411,10 @@ options! {
     /// default 100).
     RECONNECT_IVL: i32 = ZMQ_RECONNECT_IVL, rw;
     /// Maximum length of the queue of pending connections (0 or more;
-    /// default 100).
+    /// default 100). Raise it on a `tcp://` listener that many peers
+    /// connect to at once, such as a thousand sockets at start-up: beyond
+    /// the backlog, connections wait for TCP's and libzmq's retries. The
+    /// kernel's `net.core.somaxconn` caps it.
     BACKLOG: i32 = ZMQ_BACKLOG, rw;
     /// Maximum reconnection interval in milliseconds (0: only
     /// `RECONNECT_IVL`).

@@ -24,8 +24,10 @@ use zmq_sys as sys;
 /// CURVE keys and Z85 text.
 pub(crate) mod curve;
 mod lock;
+mod settings;
 
 pub(crate) use lock::{SocketGuard, SocketLock, Stamp};
+pub(crate) use settings::EMFILE;
 
 /// An errno value as libzmq reports it.
 pub(crate) type Errno = c_int;

@@ -10,6 +10,7 @@ use self::core::{Core, Received, Sent, Want};
 use self::stream::PollState;
 use self::wait::Attempt;
 use crate::endpoint::{self, Use};
+use crate::inproc;
 use crate::options::{self, IntoOptionValue, OptionType, SocketOption};
 use crate::raw;
 use crate::{Context, Error, Multipart, Result, SocketBuilder, SocketType, TrySendError};
@@ -124,6 +125,7 @@ impl Socket {
     pub fn bind(&self, endpoint: &str) -> Result<String> {
         endpoint::validate(endpoint, Use::Bind)?;
         let c_endpoint = c_endpoint(endpoint)?;
+        let _inproc = inproc::Guard::lock(&self.core, endpoint, inproc::Op::Bind)?;
         let bound = self.core.with_raw(|raw| {
             raw.bind(&c_endpoint)
                 .map_err(|e| Error::zmq(e, format!("bind {endpoint}")))?;
@@ -149,6 +151,7 @@ impl Socket {
     pub fn connect(&self, endpoint: &str) -> Result<()> {
         endpoint::validate(endpoint, Use::Connect)?;
         let c_endpoint = c_endpoint(endpoint)?;
+        let _inproc = inproc::Guard::lock(&self.core, endpoint, inproc::Op::Connect)?;
         self.core.with_raw(|raw| {
             raw.connect(&c_endpoint)
                 .map_err(|e| Error::zmq(e, format!("connect {endpoint}")))?;
@@ -205,7 +208,10 @@ impl Socket {
     /// # Errors
     ///
     /// [`Error::InvalidEndpoint`] when the socket is not connected there, or
-    /// the endpoint is malformed.
+    /// the endpoint is malformed, and for an `inproc://` connection still
+    /// pending (nothing has bound the endpoint yet): libzmq 4.3 would abort
+    /// at the endpoint's next bind. Such a connection goes with the socket,
+    /// or can be disconnected once the endpoint is bound.
     pub fn disconnect(&self, endpoint: &str) -> Result<()> {
         self.detach(endpoint, Use::Connect)
     }
@@ -213,6 +219,7 @@ impl Socket {
     fn detach(&self, endpoint: &str, usage: Use) -> Result<()> {
         endpoint::validate(endpoint, usage)?;
         let c_endpoint = c_endpoint(endpoint)?;
+        let _inproc = inproc::Guard::lock(&self.core, endpoint, inproc::Op::Detach)?;
         let (operation, missing) = match usage {
             Use::Bind => ("unbind", "the socket is not bound to it"),
             Use::Connect => ("disconnect", "the socket is not connected to it"),
