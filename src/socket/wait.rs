@@ -1,8 +1,9 @@
 //! The one try-then-wait loop: every operation that may wait (`send`,
 //! `recv`, `recv_into`, `readable`, `writable`, `Stream`, `Sink`) is an
-//! attempt that either finishes or says what to wait for, driven by
-//! [`poll_op`]. The proxy, which waits on two sockets at once, makes the
-//! same attempts and waits through the same [`Core::wait`].
+//! attempt that either finishes or says what to wait for, driven by one
+//! loop: [`Core::run`] in async methods, [`poll_op`] in poll-based impls.
+//! The proxy, which waits on two sockets at once, makes the same attempts
+//! and waits through the same [`Core::wait`].
 //!
 //! The rules the waits follow, and why they lose no wakeup, are at the top
 //! of `core.rs`.
