@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use zmq_tokio::{options, Context, Multipart, Socket, SocketType, TrySendError};
 
 mod support;
+use support::Transport;
 
 /// How long a side may stand still while what it waits for is there.
 /// (`ZMQ_TOKIO_INTERLEAVE_STALL_MS` sets it, for a run on a machine busy
@@ -699,12 +700,6 @@ impl Watch {
         self.last_received = received;
         Ok(())
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transport {
-    Inproc,
-    Tcp,
 }
 
 /// The random shape of one phase.

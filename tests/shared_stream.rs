@@ -7,7 +7,7 @@
 
 use std::fmt::Debug;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use zmq_tokio::{
 };
 
 mod support;
+use support::{flavour, fresh_endpoint, Transport};
 
 /// How long the messages may stand still before the test calls it a lost
 /// wakeup (generous: on a good build they move every few milliseconds).
@@ -25,30 +26,6 @@ const STALL: Duration = Duration::from_secs(2);
 
 /// The bound on any one case.
 const CASE_BOUND: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transport {
-    Inproc,
-    Tcp,
-}
-
-fn flavour() -> &'static str {
-    match tokio::runtime::Handle::current().runtime_flavor() {
-        tokio::runtime::RuntimeFlavor::CurrentThread => "current_thread",
-        _ => "multi_thread",
-    }
-}
-
-fn fresh_endpoint(transport: Transport) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    match transport {
-        Transport::Tcp => "tcp://127.0.0.1:*".to_owned(),
-        Transport::Inproc => format!(
-            "inproc://shared-stream-{}",
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ),
-    }
-}
 
 /// A socket of `kind` with both high-water marks at `hwm`.
 fn socket(ctx: &Context, kind: SocketType, hwm: i32) -> Socket {
@@ -276,7 +253,9 @@ async fn stream_beside_receivers(transport: Transport, total: u64) {
     let what = format!("SocketStream beside recv, readable and try_recv over {transport:?}");
     let ctx = Context::new();
     let pull = Arc::new(socket(&ctx, SocketType::Pull, 10));
-    let endpoint = pull.bind(&fresh_endpoint(transport)).unwrap();
+    let endpoint = pull
+        .bind(&fresh_endpoint(transport, "shared-stream"))
+        .unwrap();
     let push = Arc::new(socket(&ctx, SocketType::Push, 10));
     push.connect(&endpoint).unwrap();
     let flow = Seen::new("push->pull");
@@ -344,7 +323,9 @@ async fn sink_beside_senders(transport: Transport, per_sender: u64) {
     let what = format!("SocketSink beside send and try_send/writable over {transport:?}");
     let ctx = Context::new();
     let pull = socket(&ctx, SocketType::Pull, 5);
-    let endpoint = pull.bind(&fresh_endpoint(transport)).unwrap();
+    let endpoint = pull
+        .bind(&fresh_endpoint(transport, "shared-stream"))
+        .unwrap();
     let push = Arc::new(socket(&ctx, SocketType::Push, 5));
     push.connect(&endpoint).unwrap();
     let flow = Seen::new("push->pull");
@@ -433,7 +414,9 @@ async fn sink_and_stream_on_one_socket(transport: Transport, per_sender: u64) {
     let what = format!("SocketSink + SocketStream + send + recv on one DEALER over {transport:?}");
     let ctx = Context::new();
     let echo = socket(&ctx, SocketType::Dealer, 10);
-    let endpoint = echo.bind(&fresh_endpoint(transport)).unwrap();
+    let endpoint = echo
+        .bind(&fresh_endpoint(transport, "shared-stream"))
+        .unwrap();
     let client = Arc::new(socket(&ctx, SocketType::Dealer, 10));
     client.connect(&endpoint).unwrap();
     let flow = Seen::new("client->echo->client");
@@ -495,7 +478,9 @@ async fn select_all_over_shared_sockets(total: u64) {
     let mut senders = Vec::new();
     for (transport, name) in [(Transport::Inproc, "inproc"), (Transport::Tcp, "tcp")] {
         let pull = Arc::new(socket(&ctx, SocketType::Pull, 10));
-        let endpoint = pull.bind(&fresh_endpoint(transport)).unwrap();
+        let endpoint = pull
+            .bind(&fresh_endpoint(transport, "shared-stream"))
+            .unwrap();
         let push = Arc::new(socket(&ctx, SocketType::Push, 10));
         push.connect(&endpoint).unwrap();
         let flow = Seen::new(name);
@@ -572,7 +557,9 @@ async fn router_stream_answered_by_sink(transport: Transport, total: u64) {
     let ctx = Context::new();
     let router = Arc::new(socket(&ctx, SocketType::Router, 100));
     router.set(options::ROUTER_MANDATORY, true).unwrap();
-    let endpoint = router.bind(&fresh_endpoint(transport)).unwrap();
+    let endpoint = router
+        .bind(&fresh_endpoint(transport, "shared-stream"))
+        .unwrap();
     let client = Arc::new(socket(&ctx, SocketType::Dealer, 100));
     client.connect(&endpoint).unwrap();
     let flow = Seen::new("request->reply");

@@ -16,6 +16,7 @@ use zmq_tokio::{options, Context, Error, Multipart, Socket, SocketType};
 
 mod support;
 use support::bounded;
+use support::{flavour, fresh_endpoint, Transport};
 
 fn numbered(n: u64) -> Multipart {
     Multipart::from(vec![n.to_le_bytes().to_vec(), b"payload".to_vec()])
@@ -392,30 +393,6 @@ const STALL: Duration = Duration::from_secs(2);
 /// The bound on any one case as a whole.
 const CASE_BOUND: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transport {
-    Inproc,
-    Tcp,
-}
-
-/// The runtime flavour, for failure messages.
-fn flavour() -> &'static str {
-    match tokio::runtime::Handle::current().runtime_flavor() {
-        tokio::runtime::RuntimeFlavor::CurrentThread => "current_thread",
-        _ => "multi_thread",
-    }
-}
-
-/// A fresh endpoint to bind on: a wildcard tcp port on 127.0.0.1, or a
-/// unique inproc name.
-fn fresh_endpoint(transport: Transport) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    match transport {
-        Transport::Tcp => "tcp://127.0.0.1:*".to_owned(),
-        Transport::Inproc => format!("inproc://wakeups-{}", NEXT.fetch_add(1, Ordering::Relaxed)),
-    }
-}
-
 /// Sets the flag when dropped, so that helper threads stop when a test
 /// fails by panicking as well as when it ends.
 struct StopOnDrop(Arc<AtomicBool>);
@@ -515,7 +492,7 @@ impl Peer {
                 socket.set_sndtimeo(1_000).unwrap();
                 let endpoint = match attach {
                     Attach::Bind => {
-                        socket.bind(&fresh_endpoint(transport)).unwrap();
+                        socket.bind(&fresh_endpoint(transport, "wakeups")).unwrap();
                         socket.get_last_endpoint().unwrap().unwrap()
                     }
                     Attach::Connect(endpoint) => {
@@ -537,7 +514,7 @@ impl Peer {
                     socket.set(options::SNDHWM, hwm).unwrap();
                     socket.set(options::RCVHWM, hwm).unwrap();
                     let endpoint = match attach {
-                        Attach::Bind => socket.bind(&fresh_endpoint(transport)).unwrap(),
+                        Attach::Bind => socket.bind(&fresh_endpoint(transport, "wakeups")).unwrap(),
                         Attach::Connect(endpoint) => {
                             socket.connect(endpoint).unwrap();
                             endpoint.to_owned()
@@ -817,7 +794,7 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
     let socket = Arc::new(ctx.socket(kind).unwrap());
     socket.set(options::LINGER, 0).unwrap();
     socket.set(options::SNDHWM, 1).unwrap();
-    let endpoint = socket.bind(&fresh_endpoint(transport)).unwrap();
+    let endpoint = socket.bind(&fresh_endpoint(transport, "wakeups")).unwrap();
     let (peer, _) = Peer::new(
         transport,
         &ctx,
@@ -858,7 +835,7 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
             let stop = Arc::clone(&stop);
             let calls = Arc::clone(&calls);
             let endpoint = endpoint.clone();
-            let elsewhere = fresh_endpoint(Transport::Inproc);
+            let elsewhere = fresh_endpoint(Transport::Inproc, "wakeups");
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     match drainer {

@@ -26,3 +26,27 @@ pub fn unique_inproc(tag: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// The transports the stress tests run over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Inproc,
+    Tcp,
+}
+
+/// An endpoint to bind on: a wildcard tcp port on 127.0.0.1, or an inproc
+/// name no other test of this process uses.
+pub fn fresh_endpoint(transport: Transport, tag: &str) -> String {
+    match transport {
+        Transport::Tcp => "tcp://127.0.0.1:*".to_owned(),
+        Transport::Inproc => unique_inproc(tag),
+    }
+}
+
+/// The current runtime's flavour, for failure messages.
+pub fn flavour() -> &'static str {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => "current_thread",
+        _ => "multi_thread",
+    }
+}
