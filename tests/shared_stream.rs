@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
@@ -103,38 +103,14 @@ impl Seen {
 /// Waits until each flow has received its `total`, failing when none of
 /// them moves for [`STALL`].
 async fn watch(what: &str, flows: &[(&Seen, u64)]) {
-    let start = Instant::now();
+    let total: u64 = flows.iter().map(|(_, total)| total).sum();
     let sum = || -> u64 {
         flows
             .iter()
             .map(|(seen, _)| seen.received.load(Ordering::SeqCst))
             .sum()
     };
-    let total: u64 = flows.iter().map(|(_, total)| total).sum();
-    let mut last = sum();
-    let mut since = Instant::now();
-    loop {
-        let now = sum();
-        if now >= total {
-            eprintln!("{what} ({}): {total} in {:?}", flavour(), start.elapsed());
-            return;
-        }
-        if now != last {
-            last = now;
-            since = Instant::now();
-        } else if since.elapsed() > STALL {
-            panic!(
-                "{what} ({}): stalled at {now} of {total} for {STALL:?} (a lost wakeup)",
-                flavour()
-            );
-        }
-        assert!(
-            start.elapsed() < CASE_BOUND,
-            "{what} ({}): {now} of {total} after {CASE_BOUND:?}",
-            flavour()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::watch_progress(what, total, STALL, CASE_BOUND, sum).await
 }
 
 /// Runs an async test body on both runtime flavours.

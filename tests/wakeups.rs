@@ -411,31 +411,10 @@ fn stop_flag() -> (Arc<AtomicBool>, StopOnDrop) {
 /// Waits until `progress` reaches `total`, failing the test when it does
 /// not move for [`STALL`] (or the case takes longer than [`CASE_BOUND`]).
 async fn watch_progress(what: &str, progress: &AtomicU64, total: u64) {
-    let start = Instant::now();
-    let mut last = progress.load(Ordering::SeqCst);
-    let mut since = Instant::now();
-    loop {
-        let now = progress.load(Ordering::SeqCst);
-        if now >= total {
-            eprintln!("{what} ({}): {total} in {:?}", flavour(), start.elapsed());
-            return;
-        }
-        if now != last {
-            last = now;
-            since = Instant::now();
-        } else if since.elapsed() > STALL {
-            panic!(
-                "{what} ({}): stalled at {now} of {total} for {STALL:?} (a lost wakeup)",
-                flavour()
-            );
-        }
-        assert!(
-            start.elapsed() < CASE_BOUND,
-            "{what} ({}): at {now} of {total} after {CASE_BOUND:?}",
-            flavour()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::watch_progress(what, total, STALL, CASE_BOUND, || {
+        progress.load(Ordering::SeqCst)
+    })
+    .await
 }
 
 /// Busy-waits, as a task doing some work between calls would.

@@ -50,3 +50,42 @@ pub fn flavour() -> &'static str {
         _ => "multi_thread",
     }
 }
+
+/// Waits until `progress()` reaches `total`, failing the test, named by
+/// `what`, when it does not move for `stall` (a lost wakeup) or the whole
+/// wait takes longer than `bound`. It only reads the counter: it never
+/// touches a socket, so it cannot wake a waiter the code forgot.
+pub async fn watch_progress(
+    what: &str,
+    total: u64,
+    stall: std::time::Duration,
+    bound: std::time::Duration,
+    progress: impl Fn() -> u64,
+) {
+    use std::time::Instant;
+    let start = Instant::now();
+    let mut last = progress();
+    let mut since = Instant::now();
+    loop {
+        let now = progress();
+        if now >= total {
+            eprintln!("{what} ({}): {total} in {:?}", flavour(), start.elapsed());
+            return;
+        }
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() > stall {
+            panic!(
+                "{what} ({}): stalled at {now} of {total} for {stall:?} (a lost wakeup)",
+                flavour()
+            );
+        }
+        assert!(
+            start.elapsed() < bound,
+            "{what} ({}): at {now} of {total} after {bound:?}",
+            flavour()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
