@@ -422,9 +422,13 @@ options! {
     /// Largest message, in bytes, a peer may send (-1: no limit); a peer
     /// that sends more is disconnected.
     MAXMSGSIZE: i64 = ZMQ_MAXMSGSIZE, rw;
-    /// High-water mark for outbound messages, per peer (0: no limit).
+    /// High-water mark for outbound messages, per peer (0: no limit). Set
+    /// it before the socket's first bind or connect: later changes are
+    /// refused (see [`Socket::set`](crate::Socket::set)).
     SNDHWM: i32 = ZMQ_SNDHWM, rw;
-    /// High-water mark for inbound messages, per peer (0: no limit).
+    /// High-water mark for inbound messages, per peer (0: no limit). Set
+    /// it before the socket's first bind or connect: later changes are
+    /// refused (see [`Socket::set`](crate::Socket::set)).
     RCVHWM: i32 = ZMQ_RCVHWM, rw;
     /// Maximum network hops of multicast packets (1 or more; default 1).
     MULTICAST_HOPS: i32 = ZMQ_MULTICAST_HOPS, rw;
@@ -520,8 +524,11 @@ options! {
     /// Longest time, in milliseconds, a new connection may take for its
     /// ZMTP handshake (0: no limit; default 30000).
     HANDSHAKE_IVL: i32 = ZMQ_HANDSHAKE_IVL, rw;
-    /// SOCKS5 proxy `host:port` for TCP connects (at most 1023 bytes;
-    /// empty: none).
+    /// SOCKS5 proxy `host:port` for TCP connects. Only the empty value
+    /// (none) can be set: libzmq 4.3 crashes the process when a proxy
+    /// refuses a connection that the socket then drops (it frees the
+    /// connection's poll entry twice), so the crate refuses any proxy until
+    /// the libzmq it links has a fix.
     SOCKS_PROXY: String = ZMQ_SOCKS_PROXY, rw;
     /// XPUB (and PUB): at the high-water mark, fail sends with `EAGAIN`
     /// instead of dropping messages.
@@ -575,7 +582,12 @@ options! {
     /// `has("vmci")`; libzmq 4.3 cannot read it back).
     VMCI_CONNECT_TIMEOUT: i32 = ZMQ_VMCI_CONNECT_TIMEOUT, w;
     /// A listening TCP or IPC socket's file descriptor for the next `bind`
-    /// to use, as systemd socket activation passes it (-1: none).
+    /// to use, as systemd socket activation passes it (-1: none). Only -1
+    /// can be set: libzmq takes the descriptor over and closes it with the
+    /// socket, which a bare number cannot hand over soundly (it could
+    /// close a descriptor that a `File` or a `TcpListener` still owns), and
+    /// it aborts the process on a descriptor that is not a listening
+    /// socket.
     USE_FD: i32 = ZMQ_USE_FD, rw;
     /// Name type of `GSSAPI_PRINCIPAL`: 0 host-based, 1 user name, 2
     /// Kerberos principal (needs `has("gssapi")`).
@@ -686,7 +698,17 @@ fn int_range(id: c_int) -> Option<(c_int, c_int, &'static str)> {
         // libzmq keeps tenths of a second in 16 bits, and would truncate a
         // negative value to 0 rather than reject it.
         sys::ZMQ_HEARTBEAT_TTL => (0, 6_553_599, "it must be 0 to 6553599 milliseconds"),
-        sys::ZMQ_USE_FD => (-1, MAX, "it must be -1 (none) or a file descriptor"),
+        // libzmq takes over the descriptor and closes it with the
+        // listener: a bare number cannot say that the caller gives up its
+        // ownership, and a descriptor that is not a listening socket makes
+        // libzmq abort on the I/O thread.
+        sys::ZMQ_USE_FD => (
+            -1,
+            -1,
+            "it must be -1 (none): libzmq would take over the descriptor and close it \
+             with the socket, whoever owns it, and aborts on one that is not a \
+             listening socket",
+        ),
         sys::ZMQ_GSSAPI_PRINCIPAL_NAMETYPE | sys::ZMQ_GSSAPI_SERVICE_PRINCIPAL_NAMETYPE => (
             0,
             2,
@@ -713,8 +735,18 @@ fn length_range(id: c_int) -> Option<(usize, usize, &'static str)> {
         // The kernel reads at most IFNAMSIZ - 1 bytes of a device name.
         // Empty: none.
         sys::ZMQ_BINDTODEVICE => (0, 15, "interface names are at most 15 bytes"),
-        // What this crate reads back. Empty: none.
-        sys::ZMQ_SOCKS_PROXY => (0, MAX_OPTION_BYTES - 1, "it must be at most 1023 bytes"),
+        // Empty only: libzmq 4.3 (and master) frees a SOCKS connection's
+        // poll entry twice when the proxy fails the exchange and the
+        // connection is then dropped (`socks_connecter_t::error` removes the
+        // handle without clearing it); the process aborts or corrupts
+        // memory. `tests/libzmq_guards.rs` shows it.
+        sys::ZMQ_SOCKS_PROXY => (
+            0,
+            0,
+            "it must be empty (no proxy): libzmq 4.3 frees a SOCKS connection's poll \
+             entry twice when the proxy refuses the connection and the socket \
+             later drops it, which crashes the process",
+        ),
         _ => return None,
     })
 }

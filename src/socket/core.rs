@@ -215,6 +215,11 @@ pub(crate) struct Core {
     closed: CancellationToken,
     /// What is bound (resolved) and connected now.
     endpoints: Mutex<Endpoints>,
+    /// Set, under the socket's lock, by the first successful bind or
+    /// connect: from then on the socket may have pipes, some of them being
+    /// torn down, so `Socket::set` refuses `SNDHWM`/`RCVHWM` (libzmq
+    /// #4524: see `Socket::set`).
+    piped: AtomicBool,
     /// Set by an explicit close or drop, to tell `Closed` from
     /// `ContextTerminated`.
     closed_here: AtomicBool,
@@ -343,6 +348,7 @@ impl Core {
             closed: ctx.shutdown_token().child_token(),
             closed_here: AtomicBool::new(false),
             endpoints: Mutex::new(Endpoints::default()),
+            piped: AtomicBool::new(false),
             ctx: ctx.clone(),
         })
     }
@@ -353,6 +359,19 @@ impl Core {
 
     pub(crate) fn context(&self) -> &Context {
         &self.ctx
+    }
+
+    /// Records that the socket has bound or connected (call under its
+    /// lock, after the libzmq call succeeded).
+    pub(crate) fn mark_piped(&self) {
+        self.piped.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the socket has ever bound or connected (read under its lock:
+    /// bind and connect set it under the same lock, so the lock orders the
+    /// two).
+    pub(crate) fn is_piped(&self) -> bool {
+        self.piped.load(Ordering::Relaxed)
     }
 
     pub(crate) fn closed_token(&self) -> &CancellationToken {

@@ -129,6 +129,7 @@ impl Socket {
         let bound = self.core.with_raw(|raw| {
             raw.bind(&c_endpoint)
                 .map_err(|e| Error::zmq(e, format!("bind {endpoint}")))?;
+            self.core.mark_piped();
             let last = raw
                 .get_bytes(zmq_sys::ZMQ_LAST_ENDPOINT as i32, 1024)
                 .map_err(|e| Error::zmq(e, "get LAST_ENDPOINT"))?;
@@ -155,6 +156,7 @@ impl Socket {
         self.core.with_raw(|raw| {
             raw.connect(&c_endpoint)
                 .map_err(|e| Error::zmq(e, format!("connect {endpoint}")))?;
+            self.core.mark_piped();
             self.core.endpoints().connected.push(endpoint.to_owned());
             Ok(())
         })
@@ -331,6 +333,15 @@ impl Socket {
     /// [`Error::InvalidOption`] naming the option when it is read-only, or
     /// when libzmq rejects the value (out of range, or an option this
     /// socket type does not take).
+    ///
+    /// [`Error::InvalidOption`] for `SNDHWM` and `RCVHWM` once the socket
+    /// has bound or connected. libzmq 4.3.4 and 4.3.5 apply a new
+    /// high-water mark to existing connections by sending it to each
+    /// connection's far end, even to one that is closing and may already
+    /// be freed (a peer that left, a `disconnect` just made): the process
+    /// then crashes with a segmentation fault (libzmq #4524, fixed after
+    /// 4.3.5). Set both before the first `bind` or `connect`, for example
+    /// with [`Socket::builder`].
     pub fn set<T: OptionType>(
         &self,
         option: SocketOption<T>,
@@ -340,7 +351,17 @@ impl Socket {
             return Err(Error::invalid_option(option.name(), "is read-only"));
         }
         option.check_set(self.kind(), &value)?;
+        let hwm = option.id() == options::SNDHWM.id() || option.id() == options::RCVHWM.id();
         self.core.with_raw(|raw| {
+            if hwm && self.core.is_piped() {
+                return Err(Error::invalid_option(
+                    option.name(),
+                    "cannot change it once the socket has bound or connected: libzmq 4.3 \
+                     passes the new limit to each connection's far end, which may already be \
+                     freed if the connection is closing, and the process crashes (libzmq \
+                     #4524); set it before the first bind or connect, as Socket::builder does",
+                ));
+            }
             value
                 .write(raw, option.id())
                 .map_err(|e| self.option_error(option.name(), "set", e))?;

@@ -1,0 +1,169 @@
+//! Call sequences on which libzmq 4.3.4 itself crashes the process, and the
+//! crate's guard against each. Every sequence runs in a child process (the
+//! test binary run again, `tests/child`), so a crash fails the test instead
+//! of killing the runner. For each, the same sequence is also run on the
+//! bare libzmq through the `zmq` crate, to show that the guard is what
+//! keeps the process alive: that run is reported, not asserted, since a
+//! fixed libzmq would survive it.
+
+mod child;
+
+use std::time::Duration;
+
+use zmq_tokio::{options, Context, Error, SocketType};
+
+/// How many times the HWM children repeat the sequence.
+const ROUNDS: usize = 200;
+
+/// Runs test `test` as the child `bare` (bare libzmq) and `crate`
+/// (through zmq-tokio): reports the first, asserts that the second exits 0.
+fn bare_and_guarded(test: &str, what: &str) {
+    let bare = child::run(child::command(test, "bare"), Duration::from_secs(60));
+    println!("{what}, bare libzmq: {}", bare.describe());
+    let guarded = child::run(child::command(test, "crate"), Duration::from_secs(60));
+    println!("{what}, through zmq-tokio: {}", guarded.describe());
+    guarded.assert_success(what);
+}
+
+/// libzmq #4524 (fixed after 4.3.5): a pipe that has acknowledged its
+/// peer's termination still sends that peer the new high-water marks when
+/// `SNDHWM`/`RCVHWM` change, and the peer has freed itself on the ack. Here
+/// the peer is an inproc binder that closed: the connector processes the
+/// pipe's termination (`events`) and then changes its `SNDHWM`.
+fn hwm_bare() {
+    for _ in 0..ROUNDS {
+        let ctx = zmq::Context::new();
+        let binder = ctx.socket(zmq::PAIR).unwrap();
+        binder.bind("inproc://hwm").unwrap();
+        let connector = ctx.socket(zmq::PAIR).unwrap();
+        connector.connect("inproc://hwm").unwrap();
+        drop(binder);
+        std::thread::sleep(Duration::from_millis(1));
+        let _ = connector.get_events();
+        let _ = connector.set_sndhwm(10);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The same sequence through the crate: the change is refused, the process
+/// lives.
+fn hwm_guarded() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for _ in 0..ROUNDS {
+            let ctx = Context::new();
+            let binder = ctx.socket(SocketType::Pair).unwrap();
+            binder.bind("inproc://hwm").unwrap();
+            let connector = ctx.socket(SocketType::Pair).unwrap();
+            connector.connect("inproc://hwm").unwrap();
+            drop(binder);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let _ = connector.events();
+            let err = connector.set(options::SNDHWM, 10).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidOption {
+                        option: "SNDHWM",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert!(err.to_string().contains("#4524"), "{err}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+}
+
+#[test]
+fn hwm_change_after_a_peer_left_does_not_crash() {
+    match child::scenario().as_deref() {
+        Some("bare") => return hwm_bare(),
+        Some("crate") => return hwm_guarded(),
+        Some(other) => panic!("unknown scenario {other}"),
+        None => {}
+    }
+    bare_and_guarded(
+        "hwm_change_after_a_peer_left_does_not_crash",
+        "SNDHWM changed after the peer left",
+    );
+}
+
+/// A "SOCKS proxy" on 127.0.0.1 that accepts each connection and closes
+/// it at once, failing every SOCKS exchange. Returns its `host:port`.
+fn refusing_proxy() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    addr
+}
+
+/// libzmq 4.3.4 (and master): when the SOCKS exchange fails,
+/// `socks_connecter_t::error` removes the connecter's poll entry without
+/// clearing its handle, and the connecter removes it again when it
+/// terminates (a disconnect, a close): a use-after-free that aborts with
+/// `Bad file descriptor (epoll.cpp:113)` or corrupts memory.
+fn socks_bare() {
+    let proxy = refusing_proxy();
+    let ctx = zmq::Context::new();
+    let dealer = ctx.socket(zmq::DEALER).unwrap();
+    dealer.set_socks_proxy(Some(&proxy)).unwrap();
+    dealer.set_reconnect_ivl(10).unwrap();
+    dealer.connect("tcp://127.0.0.1:9").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    dealer.disconnect("tcp://127.0.0.1:9").unwrap();
+    let _ = dealer.get_events();
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// Through the crate, the proxy is refused with words that say why.
+fn socks_guarded() {
+    let proxy = refusing_proxy();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ctx = Context::new();
+        let dealer = ctx.socket(SocketType::Dealer).unwrap();
+        let err = dealer.set(options::SOCKS_PROXY, proxy).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidOption {
+                    option: "SOCKS_PROXY",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("crashes the process"), "{err}");
+        assert_eq!(dealer.get(options::SOCKS_PROXY).unwrap(), "");
+        dealer.connect("tcp://127.0.0.1:9").unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        dealer.disconnect("tcp://127.0.0.1:9").unwrap();
+        let _ = dealer.events();
+    });
+}
+
+#[test]
+fn socks_proxy_refusing_then_disconnect_does_not_crash() {
+    match child::scenario().as_deref() {
+        Some("bare") => return socks_bare(),
+        Some("crate") => return socks_guarded(),
+        Some(other) => panic!("unknown scenario {other}"),
+        None => {}
+    }
+    bare_and_guarded(
+        "socks_proxy_refusing_then_disconnect_does_not_crash",
+        "a SOCKS proxy that refuses, then disconnect",
+    );
+}
