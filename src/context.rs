@@ -37,7 +37,10 @@ use crate::{Error, Result, Socket, SocketType};
 /// A context has at most [`max_sockets`](ContextBuilder::max_sockets)
 /// sockets open at once (1023 by default); a closed socket frees its slot,
 /// and its `inproc://` endpoints, shortly after its close, when libzmq's
-/// reaper thread has destroyed it.
+/// reaper thread has destroyed it. The context uses one slot itself from
+/// its first `inproc://` connection that waits for a bind (a monitor makes
+/// one), for a socket that resolves such connections safely when it shuts
+/// down.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -136,10 +139,9 @@ impl Context {
     pub fn shutdown(&self) {
         self.inner.is_shutdown.store(true, Ordering::Release);
         self.inner.shutdown.cancel();
-        let pending = self.inner.inproc.take_pending();
+        // While libzmq still binds: see Inproc::resolve_all.
+        self.inner.inproc.resolve_all();
         if let Some(raw) = self.read_raw().as_ref() {
-            // While libzmq still makes sockets: see Inproc::take_pending.
-            crate::inproc::resolve(raw, &pending);
             raw.shutdown();
         }
     }
@@ -240,7 +242,7 @@ impl Context {
     pub(crate) fn raw_socket(&self, kind: SocketType) -> Result<RawSocket> {
         match self.read_raw().as_ref() {
             Some(raw) => raw.socket(kind.raw()).map_err(|e| match e {
-                crate::raw::EMFILE => too_many_sockets(raw, kind),
+                crate::raw::EMFILE => too_many_sockets(raw, format!("create {kind} socket")),
                 e => Error::zmq(e, format!("create {kind} socket")),
             }),
             None => Err(Error::ContextTerminated),
@@ -272,11 +274,20 @@ impl Context {
     pub(crate) fn inproc(&self) -> &Inproc {
         &self.inner.inproc
     }
+
+    /// libzmq's `EMFILE` from a call that makes a socket of this context
+    /// (`zmq_socket_monitor` makes one), said as what it is.
+    pub(crate) fn too_many_sockets(&self, operation: String) -> Error {
+        match self.read_raw().as_ref() {
+            Some(raw) => too_many_sockets(raw, operation),
+            None => Error::ContextTerminated,
+        }
+    }
 }
 
 /// libzmq's `EMFILE` from `zmq_socket`, which reads "Too many open files",
 /// said as what it is: the context's socket limit.
-fn too_many_sockets(raw: &RawContext, kind: SocketType) -> Error {
+fn too_many_sockets(raw: &RawContext, operation: String) -> Error {
     let limit = raw
         .get(zmq_sys::ZMQ_MAX_SOCKETS as i32)
         .map_or_else(|| "its limit".to_owned(), |n| n.to_string());
@@ -287,7 +298,7 @@ fn too_many_sockets(raw: &RawContext, kind: SocketType) -> Error {
              (closed sockets free their slot shortly after, on libzmq's reaper thread); \
              raise it with Context::builder().max_sockets(n)"
         ),
-        operation: format!("create {kind} socket").into(),
+        operation: operation.into(),
     }
 }
 
@@ -313,7 +324,7 @@ impl Drop for ContextInner {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         let Some(raw) = raw else { return };
-        crate::inproc::resolve(&raw, &self.inproc.take_pending());
+        self.inproc.resolve_all();
         // zmq_ctx_term waits for lingering messages: never on a runtime
         // worker. Outside a runtime the caller's thread may block, as it
         // would with libzmq itself.
@@ -350,7 +361,11 @@ impl ContextBuilder {
     /// The most sockets the context may have open at once (libzmq's default
     /// is 1023). Closed sockets count until libzmq's reaper thread has
     /// destroyed them, shortly after their close. A monitor uses two more
-    /// (the reader and libzmq's own monitor socket).
+    /// (the reader and libzmq's own monitor socket), and the context one
+    /// for itself from its first `inproc://` connection made before
+    /// anything bound the endpoint, or its first monitor (see
+    /// [`Context`]'s "Limits"); at the limit, such a connection fails with
+    /// `EMFILE` rather than leave libzmq's termination to abort.
     ///
     /// Many sockets connecting to one `tcp://` listener at once may also
     /// need its [`BACKLOG`](crate::options::BACKLOG) raised above libzmq's

@@ -51,11 +51,21 @@
 //!   are mixed. `zmq_ctx_term` binds a PAIR at every endpoint still
 //!   pending, so the context does the same for all of them before it
 //!   terminates.
+//!
+//! That throwaway ROUTER is made once per context, with the first
+//! connection that waits for a bind (a monitor's reader is one), and kept
+//! until the context shuts down: `zmq_ctx_term` asserts that it can make
+//! its PAIR sockets (`Assertion failed: s (ctx.cpp:169)`), which fails when
+//! the context is at its `MAX_SOCKETS` limit, and closed sockets' slots come
+//! back only later, on libzmq's reaper thread. A connection that would
+//! wait for a bind is refused when the context has no room for that
+//! ROUTER.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
+use crate::raw::RawSocket;
 use crate::socket::core::Core;
-use crate::{Error, Result, SocketType};
+use crate::{Context, Error, Result, SocketType};
 
 /// The endpoints [`Socket::monitor`](crate::Socket::monitor) uses.
 const MONITOR_PREFIX: &str = "inproc://zmq-tokio-monitor-";
@@ -75,6 +85,11 @@ struct Table {
     /// endpoint, until a bind there, also after their socket closed (libzmq
     /// keeps them until then too).
     pending: Vec<Pending>,
+    /// The context's own ROUTER (LINGER 0) that takes pending connections
+    /// where no other socket safely can: bound and unbound again within
+    /// one call of [`absorb`]. Made with the first connection that may wait
+    /// for a bind ([`Table::reserve`]), closed when the context shuts down.
+    absorber: Option<RawSocket>,
 }
 
 struct Pending {
@@ -141,12 +156,21 @@ impl Guard<'_> {
                     "the endpoint belongs to a monitor of this crate",
                 ));
             }
+            if op == Op::Connect {
+                // Pending until libzmq binds, and for good if the monitor
+                // fails to start (then `Inproc::absorb_now` takes it).
+                let ctx = core.context();
+                ctx.inproc().lock().reserve(ctx, endpoint)?;
+            }
             return Ok(Guard { state: None });
         }
         let mut table = core.context().inproc().lock();
         table.prune();
         if op == Op::Bind {
             table.check_bind(core, endpoint)?;
+        }
+        if op == Op::Connect && table.binder(endpoint).is_none() {
+            table.reserve(core.context(), endpoint)?;
         }
         if op == Op::Detach {
             let me = Arc::downgrade(core);
@@ -232,6 +256,46 @@ impl Inproc {
 }
 
 impl Table {
+    /// Makes the absorber ROUTER unless it exists, before a connect to
+    /// `endpoint` that may wait for a bind.
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE` naming the context's limit when the context has no room
+    /// for it; [`Error::ContextTerminated`] after its shutdown.
+    fn reserve(&mut self, ctx: &Context, endpoint: &str) -> Result<()> {
+        if self.absorber.is_some() {
+            return Ok(());
+        }
+        if ctx.is_shutdown() {
+            // `Inproc::resolve_all` has closed the absorber for good (the
+            // table's lock orders this read after the shutdown's store).
+            return Err(Error::ContextTerminated);
+        }
+        let router = ctx.raw_socket(SocketType::Router).map_err(|e| match e {
+            Error::Zmq {
+                errno: crate::raw::EMFILE,
+                ..
+            } => ctx.too_many_sockets(format!(
+                "connect {endpoint} (a connection that waits for a bind needs one socket \
+                 of the context's own, made once)"
+            )),
+            e => e,
+        })?;
+        // Never lingers: it holds no messages of its own.
+        let _ = router.set_int(zmq_sys::ZMQ_LINGER as std::ffi::c_int, 0);
+        self.absorber = Some(router);
+        Ok(())
+    }
+
+    /// Lets the absorber take the pending connections of `endpoint`;
+    /// whether it did.
+    fn absorb(&self, endpoint: &str) -> bool {
+        self.absorber
+            .as_ref()
+            .is_some_and(|router| absorb(router, endpoint))
+    }
+
     /// The open socket bound to `endpoint`, if any.
     fn binder(&self, endpoint: &str) -> Option<Weak<Core>> {
         self.bound
@@ -288,12 +352,12 @@ impl Table {
                  other connecting sockets first",
             ));
         }
-        if !absorb(core.context(), endpoint) {
+        if !self.absorb(endpoint) {
             return Err(Error::invalid_endpoint(
                 endpoint,
                 "connections of closed sockets are pending at this inproc endpoint, and the \
-                 socket that would take them first could not be made (the context is full?); \
-                 libzmq 4.3 would abort attaching them to a socket of this type",
+                 socket that takes them first could not bind it; libzmq 4.3 would abort \
+                 attaching them to a socket of this type",
             ));
         }
         self.pending.retain(|p| p.endpoint != endpoint);
@@ -305,23 +369,16 @@ fn open(core: &Weak<Core>) -> bool {
     core.upgrade().is_some_and(|core| !core.is_closed())
 }
 
-/// Resolves the pending connections of `endpoint` by binding a throwaway
-/// ROUTER socket there and unbinding it at once (the unbind takes the
-/// endpoint back synchronously; a close would leave it registered until
-/// libzmq's reaper gets to it). A ROUTER neither reads the connector's
+/// Resolves the pending connections of `endpoint` by binding the
+/// absorber ROUTER there and unbinding it at once (the unbind takes the
+/// endpoint back synchronously). A ROUTER neither reads the connector's
 /// routing id out of the pipe nor writes into it (libzmq skips the write
 /// for a closed connector).
-fn absorb(ctx: &crate::Context, endpoint: &str) -> bool {
-    ctx.raw_socket(SocketType::Router)
-        .is_ok_and(|router| absorb_with(&router, endpoint))
-}
-
 /// Whether the ROUTER took the endpoint's pending connections.
-fn absorb_with(router: &crate::raw::RawSocket, endpoint: &str) -> bool {
+fn absorb(router: &RawSocket, endpoint: &str) -> bool {
     let Ok(c_endpoint) = crate::raw::c_string(endpoint) else {
         return false;
     };
-    let _ = router.set_int(zmq_sys::ZMQ_LINGER as std::ffi::c_int, 0);
     let bound = router.bind(&c_endpoint).is_ok();
     if bound {
         let _ = router.unbind(&c_endpoint);
@@ -330,32 +387,28 @@ fn absorb_with(router: &crate::raw::RawSocket, endpoint: &str) -> bool {
 }
 
 impl Inproc {
-    /// The endpoints with pending connections, forgotten here: before
-    /// `zmq_ctx_term`, which binds a PAIR socket at each of them (and so
-    /// would read routing ids out of closed sockets' pipes, see
-    /// [`Table::check_bind`]), [`resolve`] them. Taken at the context's
-    /// shutdown (after which libzmq makes no more sockets, so no later bind
-    /// can come) and before the termination of a context that was never
-    /// shut down. The table's lock is not held while resolving, so that
-    /// it is never taken inside the context's lock, nor the other way.
-    pub(crate) fn take_pending(&self) -> Vec<String> {
-        let mut endpoints: Vec<String> =
-            self.lock().pending.drain(..).map(|p| p.endpoint).collect();
+    /// Resolves the pending connections of `endpoint` now, with the
+    /// absorber: for a monitor whose reader connected but which libzmq then
+    /// failed to start (nothing will bind there).
+    pub(crate) fn absorb_now(&self, endpoint: &str) {
+        self.lock().absorb(endpoint);
+    }
+
+    /// Resolves every pending connection and closes the absorber: before
+    /// `zmq_ctx_term`, which would otherwise bind a PAIR socket at each of
+    /// them (reading routing ids out of closed sockets' pipes, see
+    /// [`Table::check_bind`], and asserting that it can make that socket).
+    /// Called at the context's shutdown, while libzmq still binds (after
+    /// it, no socket of the context can connect or bind again), and before
+    /// the termination of a context that was never shut down.
+    pub(crate) fn resolve_all(&self) {
+        let mut table = self.lock();
+        let mut endpoints: Vec<String> = table.pending.drain(..).map(|p| p.endpoint).collect();
         endpoints.sort_unstable();
         endpoints.dedup();
-        endpoints
-    }
-}
-
-/// Resolves the pending connections of `endpoints` with one throwaway
-/// ROUTER (see [`absorb`]).
-pub(crate) fn resolve(raw: &crate::raw::RawContext, endpoints: &[String]) {
-    if endpoints.is_empty() {
-        return;
-    }
-    if let Ok(router) = raw.socket(SocketType::Router.raw()) {
-        for endpoint in endpoints {
-            absorb_with(&router, endpoint);
+        for endpoint in &endpoints {
+            table.absorb(endpoint);
         }
+        table.absorber = None;
     }
 }

@@ -455,8 +455,9 @@ impl Socket {
     /// [`Error::Closed`] when the socket is closed,
     /// [`Error::ContextTerminated`] after its context's shutdown,
     /// [`Error::NoRuntime`] outside a Tokio runtime, and libzmq's error when
-    /// it cannot start monitoring (`EMFILE` when the context has no room
-    /// for two more sockets).
+    /// it cannot start monitoring (`EMFILE`, with words that name the
+    /// context's `MAX_SOCKETS` limit, when the context has no room for two
+    /// more sockets).
     ///
     /// # Examples
     ///
@@ -500,8 +501,13 @@ impl Socket {
         // MONITOR_STOPPED tells us when libzmq has closed its side.
         let bits = c_int::from((events | EventMask::MONITOR_STOPPED).0);
         let started = self.core().with_raw(|raw| {
-            raw.monitor(Some(&c_endpoint), bits)
-                .map_err(|e| Error::zmq(e, format!("monitor on {endpoint}")))?;
+            raw.monitor(Some(&c_endpoint), bits).map_err(|e| match e {
+                // libzmq makes its side's PAIR socket here.
+                raw::EMFILE => self
+                    .context()
+                    .too_many_sockets(format!("monitor on {endpoint}")),
+                e => Error::zmq(e, format!("monitor on {endpoint}")),
+            })?;
             current().insert(key, id);
             Ok(())
         });
@@ -526,13 +532,10 @@ impl Socket {
 /// A connect to an inproc endpoint that nobody binds stays pending in the
 /// context, and keeps the connecting socket from ever being destroyed
 /// (libzmq resolves pending connections only at a bind, or at the context's
-/// termination). When monitoring could not start, bind a throwaway PAIR
-/// there, as `ctx_t::terminate` does, so that the reader can go.
+/// termination). When monitoring could not start, the context's absorber
+/// ROUTER takes it (see `src/inproc.rs`), so that the reader can go.
 fn resolve_pending(reader: &Socket, endpoint: &str) {
-    if let Ok(binder) = reader.context().socket(SocketType::Pair) {
-        // If even this fails, the context's termination resolves it.
-        let _ = binder.bind(endpoint);
-    }
+    reader.context().inproc().absorb_now(endpoint);
 }
 
 impl Monitor {

@@ -190,6 +190,40 @@ fn run_scenario(name: &str) -> zmq_tokio::Result<()> {
                 let _ = stream.events()?;
                 let _ = stream.try_recv();
             }
+            "pending-in-a-full-context" | "monitor-in-a-full-context" => {
+                // zmq_ctx_term makes a PAIR socket for each endpoint still
+                // pending and asserts that it could (ctx.cpp:169): in a
+                // context at its MAX_SOCKETS limit, it cannot.
+                let ctx = Context::builder().max_sockets(8).build()?;
+                let mut sockets = Vec::new();
+                if name.starts_with("pending") {
+                    let a = ctx.socket(SocketType::Dealer)?;
+                    a.connect("inproc://nobody-binds")?;
+                    sockets.push(a);
+                } else {
+                    // Two monitors: the second one's reader fits, the
+                    // socket libzmq makes for it does not (4 sockets, then
+                    // reader, the context's ROUTER and libzmq's: 7; then a
+                    // reader: 8).
+                    for _ in 0..4 {
+                        sockets.push(ctx.socket(SocketType::Dealer)?);
+                    }
+                    let first = sockets[0].monitor(zmq_tokio::EventMask::ALL)?;
+                    let err = sockets[1].monitor(zmq_tokio::EventMask::ALL).unwrap_err();
+                    assert!(err.to_string().contains("MAX_SOCKETS"), "{err}");
+                    drop(first);
+                }
+                // The rest of the slots, held past their close: each has a
+                // message queued for a peer that never answers, and lingers.
+                while let Ok(s) = ctx.socket(SocketType::Dealer) {
+                    s.set(zmq_tokio::options::LINGER, 500)?;
+                    s.connect("tcp://127.0.0.1:1")?;
+                    s.try_send("queued").expect("queued");
+                    sockets.push(s);
+                }
+                ctx.terminate().await?;
+                drop(sockets);
+            }
             "closed-pending-shutdown" | "closed-pending-drop" => {
                 let s = ctx.socket(SocketType::Sub)?;
                 s.connect("inproc://x")?;
@@ -259,6 +293,8 @@ const SCENARIOS: &[&str] = &[
     "closed-pending-shutdown",
     "stream-over-inproc",
     "closed-pending-drop",
+    "pending-in-a-full-context",
+    "monitor-in-a-full-context",
 ];
 
 #[test]

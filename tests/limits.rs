@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use zmq_tokio::{options, Context, Error, SocketType};
+use zmq_tokio::{options, Context, Error, EventMask, SocketType};
 
 async fn bounded<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(secs), f)
@@ -69,6 +69,32 @@ async fn the_socket_limit_names_itself() {
             }
         };
         drop(again);
+        drop(sockets);
+        ctx.terminate().await.unwrap();
+    })
+    .await;
+}
+
+/// `monitor` needs two sockets of the context: ours, and the one libzmq
+/// makes inside `zmq_socket_monitor` (and the context's first one makes
+/// the context's own ROUTER, see `src/inproc.rs`). When only ours fits,
+/// libzmq's `EMFILE` names the limit too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_beyond_the_limit_names_it() {
+    bounded(30, async {
+        let ctx = Context::builder().max_sockets(8).build().unwrap();
+        let sockets: Vec<_> = (0..4)
+            .map(|_| ctx.socket(SocketType::Dealer).unwrap())
+            .collect();
+        // 4 + reader + ROUTER + libzmq's = 7.
+        let first = sockets[0].monitor(EventMask::ALL).unwrap();
+        // 7 + reader = 8: libzmq's has no room.
+        let err = sockets[1].monitor(EventMask::ALL).unwrap_err();
+        assert!(matches!(err, Error::Zmq { errno: 24, .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("monitor on"), "{text}");
+        assert!(text.contains("MAX_SOCKETS limit (8)"), "{text}");
+        drop(first);
         drop(sockets);
         ctx.terminate().await.unwrap();
     })
