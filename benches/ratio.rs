@@ -31,8 +31,10 @@
 //!    that share it (below) are done.
 //!
 //! A batch of a throughput figure is N messages, timed from telling both
-//! sockets to go until the receiver has all N; a batch of the latency figure
-//! is N REQ/REP round trips in a row. The figures:
+//! sockets to go until the receiver has all N (every receiver, for the
+//! fan-out); a batch of the latency figure is N REQ/REP round trips in a
+//! row. No wait is unbounded: a batch that takes longer than a minute
+//! (`BATCH_LIMIT`) fails the bench. The figures:
 //!
 //! - `push_pull_tcp/{16,1024,65536}`, `push_pull_inproc/{16,1024}`: PUSH/PULL
 //!   throughput; both sides copy the payload from a `&[u8]` into each message.
@@ -44,7 +46,14 @@
 //! - `push_pull_64k_from_bytes/{tcp,inproc}`: 64 KiB frames from a `Bytes`,
 //!   which zmq-tokio hands to libzmq without copying (the `zmq` crate copies
 //!   `&bytes[..]`).
-//! - `req_rep_tcp/16`: REQ/REP round trips of 16 B over loopback tcp.
+//! - `req_rep_tcp/16/{main,spawned,current_thread}`: REQ/REP round trips
+//!   of 16 B over loopback tcp, the zmq-tokio side in three shapes: the
+//!   client in `Runtime::block_on` on the bench's thread (what
+//!   `#[tokio::main]` does) and the REP server spawned on the 2-worker
+//!   runtime; both spawned on it (the figure once named `req_rep_tcp/16`,
+//!   which as a filter still selects all three); both on a current-thread
+//!   runtime, the client in `block_on`. The sync side is the same two
+//!   threads for all three (one rig, one N).
 //! - `proxy/{tcp,inproc}_16`: PUSH -> (PULL | proxy | PUSH) -> PULL at 16 B,
 //!   `zmq_tokio::proxy` (a task on the runtime, `DEFAULT_BURST`) against
 //!   libzmq's `zmq_proxy` on a thread.
@@ -55,6 +64,15 @@
 //!   sweep's row at `DEFAULT_BURST` measures the
 //!   same configuration as the `proxy/` row, separately: the difference
 //!   between the two shows how well the run repeats.
+//! - `broker/tcp_16x3`: the proxy figure with 3-frame messages (a 5-byte
+//!   routing id, an empty delimiter, a 16 B body), as a ROUTER/DEALER
+//!   broker forwards them, over tcp. The sync sides send frame by frame
+//!   with `SNDMORE` and receive into one reused `zmq::Message`; zmq-tokio
+//!   sends one `Multipart` collected from the frames and `recv()`s.
+//! - `pub_sub_tcp/16x8`: one PUB to 8 SUBs over tcp, subscribed to
+//!   everything, SNDHWM and RCVHWM 0: a batch is N messages published and
+//!   received by all 8 SUBs (9 threads, or 9 tasks). Before the first
+//!   batch the PUB repeats a welcome until every SUB has one.
 //!
 //! The `zmq_proxy` thread cannot be stopped (`zmq_proxy` returns only when its
 //! context is terminated, which its own sockets prevent): after its figures
@@ -109,8 +127,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rig::{
-    default_burst, push_pull_into_rig, push_pull_rig, quick, req_rep_rig, AsyncRig, Payload, Rig,
-    Side, SyncRig, Transport,
+    broker_frames, broker_rig, default_burst, pub_sub_rig, push_pull_into_rig, push_pull_rig,
+    quick, req_rep_rig, req_rep_shape_rig, AsyncRig, Payload, Rig, Shape, Side, SyncRig, Transport,
 };
 
 const KIB64: usize = 64 * 1024;
@@ -120,6 +138,9 @@ const BURSTS: [usize; 4] = [16, 64, 256, 1024];
 
 /// Rounds run and discarded before the measured ones.
 const WARM_UP_ROUNDS: usize = 2;
+
+/// The SUBs of the fan-out figure.
+const SUBSCRIBERS: usize = 8;
 
 /// The largest batch calibration picks.
 const MAX_BATCH: u64 = 10_000_000;
@@ -302,17 +323,68 @@ fn push_pull_group(
     }
 }
 
-/// REQ/REP round trips of 16 B over tcp.
+/// REQ/REP round trips of 16 B over tcp, the zmq-tokio side in each
+/// [`Shape`], all against one sync rig (two threads).
 fn req_rep() -> Group {
     let size = 16;
+    let shape = |shape: Shape, name: &str, label: &str, goal: f64| Figure {
+        goal: Some(Goal::AtMost(goal)),
+        ..Figure::new(
+            format!("req_rep_tcp/{size}/{name}"),
+            format!("REQ/REP tcp {size} B round trip, {label}"),
+            Box::new(move || req_rep_shape_rig(shape, size)),
+        )
+    };
     Group {
         kind: Kind::Latency,
         first_n: 100,
         sync: Box::new(move || req_rep_rig(Side::Sync, size)),
+        figures: vec![
+            shape(Shape::Main, "main", "client in block_on", 1.15),
+            // The figure once named `req_rep_tcp/16`, SPEC §3's <= 1.1.
+            shape(Shape::Spawned, "spawned", "both spawned", 1.1),
+            shape(
+                Shape::CurrentThread,
+                "current_thread",
+                "current-thread runtime",
+                1.15,
+            ),
+        ],
+    }
+}
+
+/// 3-frame messages (routing id, empty, 16 B body) through the proxy over
+/// tcp, against `zmq_proxy`.
+fn broker() -> Group {
+    let size = 16;
+    let frames = broker_frames(size);
+    let make = |side: Side| -> MakeRig {
+        let frames = frames.clone();
+        Box::new(move || broker_rig(side, Transport::Tcp, frames.clone()))
+    };
+    Group {
+        kind: Kind::Throughput,
+        first_n: 1000,
+        sync: make(Side::Sync),
         figures: vec![Figure::new(
-            format!("req_rep_tcp/{size}"),
-            format!("REQ/REP tcp {size} B mean round trip"),
-            Box::new(move || req_rep_rig(Side::Async, size)),
+            format!("broker/tcp_{size}x3"),
+            format!("broker tcp {size} B x 3 frames vs zmq_proxy"),
+            make(Side::Async),
+        )],
+    }
+}
+
+/// One PUB to [`SUBSCRIBERS`] SUBs over tcp, 16 B.
+fn pub_sub() -> Group {
+    let size = 16;
+    Group {
+        kind: Kind::Throughput,
+        first_n: 1000,
+        sync: Box::new(move || pub_sub_rig(Side::Sync, SUBSCRIBERS, size)),
+        figures: vec![Figure::new(
+            format!("pub_sub_tcp/{size}x{SUBSCRIBERS}"),
+            format!("PUB to {SUBSCRIBERS} SUBs tcp {size} B"),
+            Box::new(move || pub_sub_rig(Side::Async, SUBSCRIBERS, size)),
         )],
     }
 }
@@ -370,10 +442,12 @@ fn plan() -> Vec<Group> {
         push_pull(Inproc, 1024),
         push_pull_from_bytes(Tcp).goal(Goal::AtLeast(1.1)),
         push_pull_from_bytes(Inproc),
-        req_rep().goal(Goal::AtMost(1.1)),
+        req_rep(),
         // SPEC §3's proxy goal, like benches/compare.py, on tcp.
         proxy(Tcp).goal(Goal::AtLeast(0.9)),
         proxy(Inproc),
+        broker().goal(Goal::AtLeast(0.9)),
+        pub_sub().goal(Goal::AtLeast(0.9)),
     ]
 }
 
