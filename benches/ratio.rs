@@ -31,8 +31,10 @@
 //!    that share it (below) are done.
 //!
 //! A batch of a throughput figure is N messages, timed from telling both
-//! sockets to go until the receiver has all N; a batch of the latency figure
-//! is N REQ/REP round trips in a row. The figures:
+//! sockets to go until the receiver has all N (every receiver, for the
+//! fan-out); a batch of the latency figure is N REQ/REP round trips in a
+//! row. No wait is unbounded: a batch that takes longer than a minute
+//! (`BATCH_LIMIT`) fails the bench. The figures:
 //!
 //! - `push_pull_tcp/{16,1024,65536}`, `push_pull_inproc/{16,1024}`: PUSH/PULL
 //!   throughput; both sides copy the payload from a `&[u8]` into each message.
@@ -44,7 +46,14 @@
 //! - `push_pull_64k_from_bytes/{tcp,inproc}`: 64 KiB frames from a `Bytes`,
 //!   which zmq-tokio hands to libzmq without copying (the `zmq` crate copies
 //!   `&bytes[..]`).
-//! - `req_rep_tcp/16`: REQ/REP round trips of 16 B over loopback tcp.
+//! - `req_rep_tcp/16/{main,spawned,current_thread}`: REQ/REP round trips
+//!   of 16 B over loopback tcp, the zmq-tokio side in three shapes: the
+//!   client in `Runtime::block_on` on the bench's thread (what
+//!   `#[tokio::main]` does) and the REP server spawned on the 2-worker
+//!   runtime; both spawned on it (the figure once named `req_rep_tcp/16`,
+//!   which as a filter still selects all three); both on a current-thread
+//!   runtime, the client in `block_on`. The sync side is the same two
+//!   threads for all three (one rig, one N).
 //! - `proxy/{tcp,inproc}_16`: PUSH -> (PULL | proxy | PUSH) -> PULL at 16 B,
 //!   `zmq_tokio::proxy` (a task on the runtime, `DEFAULT_BURST`) against
 //!   libzmq's `zmq_proxy` on a thread.
@@ -55,6 +64,22 @@
 //!   sweep's row at `DEFAULT_BURST` measures the
 //!   same configuration as the `proxy/` row, separately: the difference
 //!   between the two shows how well the run repeats.
+//! - `broker/tcp_16x3`: the proxy figure with 3-frame messages (a 5-byte
+//!   routing id, an empty delimiter, a 16 B body), as a ROUTER/DEALER
+//!   broker forwards them, over tcp. The sync sides send frame by frame
+//!   with `SNDMORE` and receive into one reused `zmq::Message`; zmq-tokio
+//!   sends one `Multipart` collected from the frames and `recv()`s.
+//! - `pub_sub_tcp/16x8`: one PUB to 8 SUBs over tcp, subscribed to
+//!   everything, SNDHWM and RCVHWM 0: a batch is N messages published and
+//!   received by all 8 SUBs (9 threads, or 9 tasks). Before the first
+//!   batch the PUB repeats a welcome until every SUB has one.
+//! - `dealers_tcp/1000/{time,memory}`: 1,000 DEALERs on one ROUTER over
+//!   tcp: the time to create and connect them and get one echo each, and
+//!   the VmRSS growth per socket while all are alive; sync: one OS thread
+//!   per DEALER, zmq-tokio: one task per DEALER. Not a rig: each side of a
+//!   round runs in a fresh process (this binary, `--dealers-child`), 7
+//!   rounds ABBA (3 in a quick run, one of 100 DEALERs in a test run), no
+//!   calibration, no warm-up (`benches/dealers/mod.rs`).
 //!
 //! The `zmq_proxy` thread cannot be stopped (`zmq_proxy` returns only when its
 //! context is terminated, which its own sockets prevent): after its figures
@@ -88,7 +113,9 @@
 //! - throughput: `sync_time / async_time` (= async msgs/s ÷ sync msgs/s):
 //!   above 1, zmq-tokio moves more messages per second;
 //! - latency: `async_time / sync_time` (the per-round mean round trip):
-//!   below 1, zmq-tokio's round trips are faster.
+//!   below 1, zmq-tokio's round trips are faster;
+//! - the DEALERs' time and memory: async / sync, below 1 zmq-tokio is
+//!   faster or smaller.
 //!
 //! `q1..q3` are the quartiles of the per-round ratios and `min..max` their
 //! range: the noise that remains. When a SPEC goal lies between the
@@ -101,6 +128,7 @@
 //! ratios are rough (10 short rounds); round trips on a virtual machine are
 //! the noisiest figure, as they depend on how fast idle vCPUs wake up.
 
+mod dealers;
 mod rig;
 
 use std::io::Write;
@@ -109,8 +137,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rig::{
-    default_burst, push_pull_into_rig, push_pull_rig, quick, req_rep_rig, AsyncRig, Payload, Rig,
-    Side, SyncRig, Transport,
+    broker_frames, broker_rig, default_burst, pub_sub_rig, push_pull_into_rig, push_pull_rig,
+    quick, req_rep_rig, req_rep_shape_rig, AsyncRig, Payload, Rig, Shape, Side, SyncRig, Transport,
 };
 
 const KIB64: usize = 64 * 1024;
@@ -120,6 +148,14 @@ const BURSTS: [usize; 4] = [16, 64, 256, 1024];
 
 /// Rounds run and discarded before the measured ones.
 const WARM_UP_ROUNDS: usize = 2;
+
+/// The SUBs of the fan-out figure.
+const SUBSCRIBERS: usize = 8;
+
+/// Rounds of the DEALERs figure (each side of a round is a process of its
+/// own): full and quick runs.
+const DEALER_ROUNDS: usize = 7;
+const DEALER_ROUNDS_QUICK: usize = 3;
 
 /// The largest batch calibration picks.
 const MAX_BATCH: u64 = 10_000_000;
@@ -156,6 +192,11 @@ enum Kind {
     Throughput,
     /// Round trips: ratio = async_time / sync_time.
     Latency,
+    /// The time a batch takes, shown whole: ratio = async_time / sync_time.
+    Setup,
+    /// KiB of RSS over a batch of N sockets, shown per socket: ratio =
+    /// async / sync.
+    Memory,
 }
 
 /// A goal of SPEC §3 on the median ratio.
@@ -222,13 +263,19 @@ impl Figure {
     }
 
     fn matches(&self, filters: &[String]) -> bool {
-        let (id, label) = (self.id.to_lowercase(), self.label.to_lowercase());
-        filters.is_empty()
-            || filters.iter().any(|f| {
-                let f = f.to_lowercase();
-                id.contains(&f) || label.contains(&f)
-            })
+        matches(&self.id, &self.label, filters)
     }
+}
+
+/// Whether a figure's name or label contains one of `filters`
+/// (case-insensitive), or there are none.
+fn matches(id: &str, label: &str, filters: &[String]) -> bool {
+    let (id, label) = (id.to_lowercase(), label.to_lowercase());
+    filters.is_empty()
+        || filters.iter().any(|f| {
+            let f = f.to_lowercase();
+            id.contains(&f) || label.contains(&f)
+        })
 }
 
 impl Group {
@@ -302,17 +349,68 @@ fn push_pull_group(
     }
 }
 
-/// REQ/REP round trips of 16 B over tcp.
+/// REQ/REP round trips of 16 B over tcp, the zmq-tokio side in each
+/// [`Shape`], all against one sync rig (two threads).
 fn req_rep() -> Group {
     let size = 16;
+    let shape = |shape: Shape, name: &str, label: &str, goal: f64| Figure {
+        goal: Some(Goal::AtMost(goal)),
+        ..Figure::new(
+            format!("req_rep_tcp/{size}/{name}"),
+            format!("REQ/REP tcp {size} B round trip, {label}"),
+            Box::new(move || req_rep_shape_rig(shape, size)),
+        )
+    };
     Group {
         kind: Kind::Latency,
         first_n: 100,
         sync: Box::new(move || req_rep_rig(Side::Sync, size)),
+        figures: vec![
+            shape(Shape::Main, "main", "client in block_on", 1.15),
+            // The figure once named `req_rep_tcp/16`, SPEC §3's <= 1.1.
+            shape(Shape::Spawned, "spawned", "both spawned", 1.1),
+            shape(
+                Shape::CurrentThread,
+                "current_thread",
+                "current-thread runtime",
+                1.15,
+            ),
+        ],
+    }
+}
+
+/// 3-frame messages (routing id, empty, 16 B body) through the proxy over
+/// tcp, against `zmq_proxy`.
+fn broker() -> Group {
+    let size = 16;
+    let frames = broker_frames(size);
+    let make = |side: Side| -> MakeRig {
+        let frames = frames.clone();
+        Box::new(move || broker_rig(side, Transport::Tcp, frames.clone()))
+    };
+    Group {
+        kind: Kind::Throughput,
+        first_n: 1000,
+        sync: make(Side::Sync),
         figures: vec![Figure::new(
-            format!("req_rep_tcp/{size}"),
-            format!("REQ/REP tcp {size} B mean round trip"),
-            Box::new(move || req_rep_rig(Side::Async, size)),
+            format!("broker/tcp_{size}x3"),
+            format!("broker tcp {size} B x 3 frames vs zmq_proxy"),
+            make(Side::Async),
+        )],
+    }
+}
+
+/// One PUB to [`SUBSCRIBERS`] SUBs over tcp, 16 B.
+fn pub_sub() -> Group {
+    let size = 16;
+    Group {
+        kind: Kind::Throughput,
+        first_n: 1000,
+        sync: Box::new(move || pub_sub_rig(Side::Sync, SUBSCRIBERS, size)),
+        figures: vec![Figure::new(
+            format!("pub_sub_tcp/{size}x{SUBSCRIBERS}"),
+            format!("PUB to {SUBSCRIBERS} SUBs tcp {size} B"),
+            Box::new(move || pub_sub_rig(Side::Async, SUBSCRIBERS, size)),
         )],
     }
 }
@@ -370,10 +468,37 @@ fn plan() -> Vec<Group> {
         push_pull(Inproc, 1024),
         push_pull_from_bytes(Tcp).goal(Goal::AtLeast(1.1)),
         push_pull_from_bytes(Inproc),
-        req_rep().goal(Goal::AtMost(1.1)),
+        req_rep(),
         // SPEC §3's proxy goal, like benches/compare.py, on tcp.
         proxy(Tcp).goal(Goal::AtLeast(0.9)),
         proxy(Inproc),
+        broker().goal(Goal::AtLeast(0.9)),
+        pub_sub().goal(Goal::AtLeast(0.9)),
+    ]
+}
+
+/// A row of the DEALERs figure, which is not a [`Rig`] (each side of a
+/// round is a process of its own: `benches/dealers/mod.rs`). One
+/// measurement gives both rows.
+struct DealerFigure {
+    id: String,
+    label: String,
+    kind: Kind,
+}
+
+fn dealer_figures() -> [DealerFigure; 2] {
+    let n = dealers::COUNT;
+    [
+        DealerFigure {
+            id: format!("dealers_tcp/{n}/time"),
+            label: format!("{n} DEALERs on a ROUTER, connect + 1 round trip each"),
+            kind: Kind::Setup,
+        },
+        DealerFigure {
+            id: format!("dealers_tcp/{n}/memory"),
+            label: format!("{n} DEALERs on a ROUTER, RSS per socket"),
+            kind: Kind::Memory,
+        },
     ]
 }
 
@@ -456,8 +581,8 @@ struct Row {
     sweep: bool,
     kind: Kind,
     n: u64,
-    /// Per measured round: (sync time, async time).
-    rounds: Vec<(Duration, Duration)>,
+    /// Per measured round: (sync, async), seconds (KiB for `Memory`).
+    rounds: Vec<(f64, f64)>,
 }
 
 /// Minimum, quartiles and maximum.
@@ -496,14 +621,15 @@ impl Row {
             self.rounds
                 .iter()
                 .map(|&(sync, asynch)| match self.kind {
-                    Kind::Throughput => sync.as_secs_f64() / asynch.as_secs_f64(),
-                    Kind::Latency => asynch.as_secs_f64() / sync.as_secs_f64(),
+                    Kind::Throughput => sync / asynch,
+                    Kind::Latency | Kind::Setup | Kind::Memory => asynch / sync,
                 })
                 .collect(),
         )
     }
 
-    /// One side's median over rounds: msgs/s, or µs per round trip.
+    /// One side's median over rounds: msgs/s, µs per round trip, ms per
+    /// batch, or KiB per socket.
     fn side(&self, side: Side) -> f64 {
         let n = self.n as f64;
         Spread::of(
@@ -515,8 +641,10 @@ impl Row {
                         Side::Async => asynch,
                     };
                     match self.kind {
-                        Kind::Throughput => n / t.as_secs_f64(),
-                        Kind::Latency => t.as_secs_f64() * 1e6 / n,
+                        Kind::Throughput => n / t,
+                        Kind::Latency => t * 1e6 / n,
+                        Kind::Setup => t * 1e3,
+                        Kind::Memory => t / n,
                     }
                 })
                 .collect(),
@@ -529,6 +657,8 @@ impl Row {
         match self.kind {
             Kind::Throughput => format!("{}/s", human(value)),
             Kind::Latency => format!("{} µs", three_digits(value)),
+            Kind::Setup => format!("{} ms", three_digits(value)),
+            Kind::Memory => format!("{} KiB/socket", three_digits(value)),
         }
     }
 
@@ -613,7 +743,7 @@ fn measure(
     n: u64,
     warm_up: usize,
     rounds: usize,
-) -> Vec<(Duration, Duration)> {
+) -> Vec<(f64, f64)> {
     (0..warm_up + rounds)
         .map(|round| {
             let order = if round % 2 == 0 {
@@ -628,7 +758,7 @@ fn measure(
                     Side::Async => times.1 = asynch.run(n),
                 }
             }
-            times
+            (times.0.as_secs_f64(), times.1.as_secs_f64())
         })
         .skip(warm_up)
         .collect()
@@ -699,7 +829,18 @@ fn print_legend(options: &Options, markdown: bool) {
             .to_owned(),
         "latency: ratio = async_time / sync_time (mean round trip): below 1, zmq-tokio is faster"
             .to_owned(),
-        "zmq-tokio, zmq (sync): each side's median over rounds (msgs/s, or µs per round trip)"
+        format!(
+            "DEALERs: {} rounds (ABBA), each side in a process of its own; time: async / sync to \
+             connect N DEALERs and get one reply each; memory: async / sync VmRSS growth over \
+             the N sockets, all alive",
+            if quick() {
+                DEALER_ROUNDS_QUICK
+            } else {
+                DEALER_ROUNDS
+            }
+        ),
+        "zmq-tokio, zmq (sync): each side's median over rounds (msgs/s, µs per round trip, ms \
+         per batch, or KiB per socket)"
             .to_owned(),
         "q1..q3: quartiles of the per-round ratios, min..max: their range; \"within spread\": \
          the goal lies between the quartiles, not a firm verdict"
@@ -716,8 +857,50 @@ fn print_legend(options: &Options, markdown: bool) {
 
 // ---------------------------------------------------------------- main ---
 
+/// The DEALERs figure's rounds, ABBA, each side in a child process; one
+/// row per selected figure of `figures`.
+fn measure_dealers(figures: &[DealerFigure], rounds: usize, count: usize) -> Vec<Row> {
+    let samples: Vec<(dealers::Sample, dealers::Sample)> = (0..rounds)
+        .map(|round| {
+            if round % 2 == 0 {
+                let sync = dealers::run_child("sync", count);
+                (sync, dealers::run_child("async", count))
+            } else {
+                let asynch = dealers::run_child("async", count);
+                (dealers::run_child("sync", count), asynch)
+            }
+        })
+        .collect();
+    figures
+        .iter()
+        .map(|figure| Row {
+            label: figure.label.clone(),
+            goal: Some(Goal::AtMost(1.2)),
+            sweep: false,
+            kind: figure.kind,
+            n: count as u64,
+            rounds: samples
+                .iter()
+                .map(|(sync, asynch)| match figure.kind {
+                    Kind::Memory => (sync.rss_kib, asynch.rss_kib),
+                    _ => (sync.time.as_secs_f64(), asynch.time.as_secs_f64()),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 fn main() {
-    let options = Options::parse(std::env::args().skip(1));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(dealers::CHILD_FLAG) {
+        dealers::child_main(&args[1..]);
+        return;
+    }
+    let options = Options::parse(args);
+    let dealer_figures: Vec<DealerFigure> = dealer_figures()
+        .into_iter()
+        .filter(|f| matches(&f.id, &f.label, &options.filters))
+        .collect();
     let groups: Vec<Group> = plan()
         .into_iter()
         .filter_map(|mut group| {
@@ -725,7 +908,7 @@ fn main() {
             (!group.figures.is_empty()).then_some(group)
         })
         .collect();
-    let total: usize = groups.iter().map(|g| g.figures.len()).sum();
+    let total: usize = groups.iter().map(|g| g.figures.len()).sum::<usize>() + dealer_figures.len();
     if total == 0 {
         eprintln!("ratio: no figure matches {:?}", options.filters);
         return;
@@ -735,15 +918,28 @@ fn main() {
     } else {
         (options.rounds, WARM_UP_ROUNDS)
     };
+    let (dealer_rounds, dealer_count) = if options.test {
+        (1, dealers::TEST_COUNT)
+    } else if quick() {
+        (DEALER_ROUNDS_QUICK, dealers::COUNT)
+    } else {
+        (DEALER_ROUNDS, dealers::COUNT)
+    };
     if options.test {
         eprintln!("ratio: test run (no --bench, or --test): one round of a small batch per figure");
     } else {
-        let batches = total * (rounds + warm_up) * 2;
+        let batches = (total - dealer_figures.len()) * (rounds + warm_up) * 2;
+        // A DEALERs process takes about a second.
+        let dealer_secs = if dealer_figures.is_empty() {
+            0
+        } else {
+            dealer_rounds * 2
+        };
         eprintln!(
             "ratio: {total} figures, {rounds} rounds of ~{} ms batches per side{}: about {:.0} s",
             options.batch.as_millis(),
             if quick() { " (quick run)" } else { "" },
-            (batches as f64 * options.batch.as_secs_f64() * 1.1).ceil()
+            (batches as f64 * options.batch.as_secs_f64() * 1.1).ceil() + dealer_secs as f64
         );
     }
     let begin = Instant::now();
@@ -787,6 +983,33 @@ fn main() {
             rows.push(row);
         }
         drop(sync);
+    }
+    if !dealer_figures.is_empty() {
+        let names: Vec<&str> = dealer_figures.iter().map(|f| f.id.as_str()).collect();
+        done += dealer_figures.len();
+        eprint!("[{done:>2}/{total}] {} ...", names.join(", "));
+        let _ = std::io::stderr().flush();
+        let started = Instant::now();
+        let measured = measure_dealers(&dealer_figures, dealer_rounds, dealer_count);
+        let summary: Vec<String> = measured
+            .iter()
+            .map(|row| {
+                format!(
+                    "{} {}, {} {}, ratio {:.2}",
+                    Side::Sync.name(),
+                    row.side_text(Side::Sync),
+                    Side::Async.name(),
+                    row.side_text(Side::Async),
+                    row.ratio().median
+                )
+            })
+            .collect();
+        eprintln!(
+            " N = {dealer_count}, {dealer_rounds} rounds: {} ({:.1} s)",
+            summary.join("; "),
+            started.elapsed().as_secs_f64()
+        );
+        rows.extend(measured);
     }
     eprintln!("ratio: done in {:.1} s", begin.elapsed().as_secs_f64());
     if options.test {

@@ -30,7 +30,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zmq_tokio::{Context, Message, Multipart, Socket, SocketType};
+use zmq_tokio::{options, Context, Message, Multipart, Socket, SocketType};
 
 /// Whether `ZMQ_TOKIO_BENCH_QUICK=1` asks for a smoke run.
 pub(crate) fn quick() -> bool {
@@ -94,6 +94,12 @@ enum Role {
     PullInto,
     Req(Vec<u8>),
     Rep,
+    /// Sends multipart messages of these frames, copied from slices (the
+    /// sync side with `SNDMORE` per frame, zmq-tokio one `Multipart`).
+    PushParts(Vec<Vec<u8>>),
+    /// Receives whole multipart messages: the sync side frame by frame into
+    /// one reused `zmq::Message` until no more follow, zmq-tokio `recv()`.
+    PullParts,
 }
 
 impl Role {
@@ -102,7 +108,10 @@ impl Role {
     /// as libzmq has queued its last message, up to a high-water mark's
     /// worth before the receiver has it.)
     fn measures(&self) -> bool {
-        matches!(self, Role::Pull | Role::PullInto | Role::Req(_))
+        matches!(
+            self,
+            Role::Pull | Role::PullInto | Role::PullParts | Role::Req(_)
+        )
     }
 }
 
@@ -131,17 +140,30 @@ pub(crate) trait Rig {
     fn run(&self, n: u64) -> Duration;
 }
 
-/// How many of `sides` report the end of batches: one in every rig.
+/// The longest a batch may take before the bench fails rather than hangs
+/// (a batch takes about 100 ms).
+pub(crate) const BATCH_LIMIT: Duration = Duration::from_secs(60);
+
+/// How many of `sides` report the end of batches: one in every rig but
+/// the fan-out, where each SUB does.
 fn measuring_sides<S>(sides: &[(S, Role)]) -> usize {
     sides.iter().filter(|(_, role)| role.measures()).count()
 }
 
 /// Times one batch: `start` tells every side to move `n` messages, and
-/// the batch ends when the measuring side reports on `done`.
-fn time_batch(n: u64, start: impl FnOnce(u64), done: &mpsc::Receiver<()>) -> Duration {
+/// the batch ends when all `measuring` sides have reported on `done`.
+fn time_batch(
+    n: u64,
+    start: impl FnOnce(u64),
+    done: &mpsc::Receiver<()>,
+    measuring: usize,
+) -> Duration {
     let begin = Instant::now();
     start(n);
-    done.recv().expect("side gone");
+    for _ in 0..measuring {
+        done.recv_timeout(BATCH_LIMIT)
+            .expect("a side is gone, or the batch took longer than BATCH_LIMIT");
+    }
     begin.elapsed()
 }
 
@@ -208,11 +230,88 @@ pub(crate) fn req_rep_rig(side: Side, size: usize) -> Box<dyn Rig> {
     }
 }
 
+/// Where the REQ/REP client and server run on the zmq-tokio side (the sync
+/// side always runs each on an OS thread).
+// Only `benches/ratio.rs` measures the shapes; `throughput.rs` compiles
+// this module too.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// The client in `Runtime::block_on` on the calling thread (what
+    /// `#[tokio::main]` does), the REP server spawned on the 2-worker runtime.
+    Main,
+    /// Both spawned as tasks on the 2-worker runtime ([`req_rep_rig`]).
+    Spawned,
+    /// Both on a current-thread runtime: the client in `block_on`, the REP
+    /// server spawned on it.
+    CurrentThread,
+}
+
+/// [`req_rep_rig`]'s zmq-tokio side in the given [`Shape`].
+#[allow(dead_code)]
+pub(crate) fn req_rep_shape_rig(shape: Shape, size: usize) -> Box<dyn Rig> {
+    match shape {
+        Shape::Spawned => req_rep_rig(Side::Async, size),
+        Shape::Main => Box::new(BlockOnRig::new(runtime(), size)),
+        Shape::CurrentThread => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            Box::new(BlockOnRig::new(rt, size))
+        }
+    }
+}
+
+/// The frames of a broker's message: a 5-byte routing id (what a ROUTER
+/// makes up), an empty delimiter and a body of `size` bytes.
+#[allow(dead_code)]
+pub(crate) fn broker_frames(size: usize) -> Vec<Vec<u8>> {
+    vec![vec![0, 0x80, 0, 0, 0x29], Vec::new(), vec![0x5a; size]]
+}
+
+/// PUSH -> (PULL | proxy | PUSH) -> PULL of multipart messages of `frames`
+/// over `transport`: `zmq_tokio::proxy` in a task against `zmq_proxy` on a
+/// thread, like [`AsyncRig::proxy`] and [`SyncRig::proxy`].
+#[allow(dead_code)]
+pub(crate) fn broker_rig(side: Side, transport: Transport, frames: Vec<Vec<u8>>) -> Box<dyn Rig> {
+    let roles = [Role::PushParts(frames), Role::PullParts];
+    match side {
+        Side::Async => Box::new(AsyncRig::proxy_with(transport, roles, default_burst())),
+        Side::Sync => Box::new(SyncRig::proxy_with(transport, roles)),
+    }
+}
+
+/// One PUB to `subscribers` SUBs over loopback tcp, all subscribed to
+/// everything, SNDHWM and RCVHWM 0 (no limit, so nothing is dropped): a
+/// batch of `n` is `n` messages of `size` bytes published and received by
+/// every SUB. Each SUB reports the end of its batch; before the first,
+/// [`sync_welcome`] or [`async_welcome`] makes sure that every SUB is
+/// connected and subscribed.
+#[allow(dead_code)]
+pub(crate) fn pub_sub_rig(side: Side, subscribers: usize, size: usize) -> Box<dyn Rig> {
+    let payload = Payload::Slice(vec![0x5a; size]);
+    match side {
+        Side::Sync => Box::new(SyncRig::pub_sub(subscribers, payload)),
+        Side::Async => Box::new(AsyncRig::pub_sub(subscribers, payload)),
+    }
+}
+
+/// The welcome the PUB repeats until every SUB has one, and the message
+/// that ends the welcomes; both are shorter than any measured payload.
+const WELCOME: &[u8] = b"w";
+const WELCOMED: &[u8] = b"e";
+
+/// How long the SUBs may take to connect and subscribe.
+const WELCOME_LIMIT: Duration = Duration::from_secs(30);
+
 // ---------------------------------------------------------------- sync ---
 
 pub(crate) struct SyncRig {
     go: Vec<mpsc::Sender<u64>>,
     done: mpsc::Receiver<()>,
+    /// How many sides report the end of each batch.
+    measuring: usize,
     threads: Vec<JoinHandle<()>>,
     _ctx: zmq::Context,
 }
@@ -251,6 +350,26 @@ fn sync_side(
                     socket.send(request, 0).expect("sync send");
                 }
             }
+            Role::PushParts(frames) => {
+                let (last, more) = frames.split_last().expect("a message has frames");
+                for _ in 0..n {
+                    for frame in more {
+                        socket.send(&frame[..], zmq::SNDMORE).expect("sync send");
+                    }
+                    socket.send(&last[..], 0).expect("sync send");
+                }
+            }
+            Role::PullParts => {
+                for _ in 0..n {
+                    loop {
+                        socket.recv(&mut msg, 0).expect("sync recv");
+                        black_box(&msg);
+                        if !msg.get_more() {
+                            break;
+                        }
+                    }
+                }
+            }
         }
         if let Some(done) = &done {
             done.send(()).expect("bench thread gone");
@@ -272,7 +391,7 @@ impl SyncRig {
         let endpoint = sync_bind(&binder, transport, &format!("sync-{tag}"));
         connecter.connect(&endpoint).unwrap();
         let [first, second] = roles;
-        SyncRig::spawn(ctx, [(binder, first), (connecter, second)])
+        SyncRig::spawn(ctx, vec![(binder, first), (connecter, second)])
     }
 
     /// PUSH -> PULL frontend, `zmq_proxy` in a thread, PUSH backend -> PULL.
@@ -280,6 +399,11 @@ impl SyncRig {
     /// returns only when its context is terminated, and the context outlives
     /// the thread's sockets): it sleeps in `zmq_poll` until the process ends.
     pub(crate) fn proxy(transport: Transport, payload: Payload) -> SyncRig {
+        SyncRig::proxy_with(transport, [Role::Push(payload), Role::Pull])
+    }
+
+    /// [`SyncRig::proxy`] with the producer's and the consumer's roles.
+    fn proxy_with(transport: Transport, [producing, consuming]: [Role; 2]) -> SyncRig {
         let ctx = zmq::Context::new();
         let frontend = ctx.socket(zmq::PULL).unwrap();
         let backend = ctx.socket(zmq::PUSH).unwrap();
@@ -292,16 +416,35 @@ impl SyncRig {
         producer.connect(&front).unwrap();
         let consumer = ctx.socket(zmq::PULL).unwrap();
         consumer.connect(&back).unwrap();
-        SyncRig::spawn(
-            ctx,
-            [(producer, Role::Push(payload)), (consumer, Role::Pull)],
-        )
+        SyncRig::spawn(ctx, vec![(producer, producing), (consumer, consuming)])
     }
 
-    /// One thread per side; the side that [measures](Role::measures)
-    /// reports the end of batches.
-    fn spawn(ctx: zmq::Context, sides: [(zmq::Socket, Role); 2]) -> SyncRig {
-        assert_eq!(measuring_sides(&sides), 1);
+    /// [`pub_sub_rig`]'s sync side: one thread per socket.
+    fn pub_sub(subscribers: usize, payload: Payload) -> SyncRig {
+        let ctx = zmq::Context::new();
+        let publisher = ctx.socket(zmq::PUB).unwrap();
+        publisher.set_sndhwm(0).unwrap();
+        let endpoint = sync_bind(&publisher, Transport::Tcp, "sync-pub");
+        let subs: Vec<zmq::Socket> = (0..subscribers)
+            .map(|_| {
+                let sub = ctx.socket(zmq::SUB).unwrap();
+                sub.set_rcvhwm(0).unwrap();
+                sub.set_subscribe(b"").unwrap();
+                sub.connect(&endpoint).unwrap();
+                sub
+            })
+            .collect();
+        sync_welcome(&publisher, &subs);
+        let mut sides = vec![(publisher, Role::Push(payload))];
+        sides.extend(subs.into_iter().map(|sub| (sub, Role::Pull)));
+        SyncRig::spawn(ctx, sides)
+    }
+
+    /// One thread per side; the sides that [measure](Role::measures)
+    /// report the end of batches.
+    fn spawn(ctx: zmq::Context, sides: Vec<(zmq::Socket, Role)>) -> SyncRig {
+        let measuring = measuring_sides(&sides);
+        assert!(measuring >= 1);
         let (done_tx, done) = mpsc::channel();
         let mut go = Vec::new();
         let mut threads = Vec::new();
@@ -316,11 +459,48 @@ impl SyncRig {
         let rig = SyncRig {
             go,
             done,
+            measuring,
             threads,
             _ctx: ctx,
         };
         rig.run(1); // the connection is up
         rig
+    }
+}
+
+/// Publishes [`WELCOME`] until every SUB has received one (so all are
+/// connected and subscribed), then [`WELCOMED`], and drains each SUB up
+/// to it: the SUBs' queues are empty when the first batch starts.
+fn sync_welcome(publisher: &zmq::Socket, subs: &[zmq::Socket]) {
+    let deadline = Instant::now() + WELCOME_LIMIT;
+    let mut welcomed = vec![false; subs.len()];
+    while !welcomed.iter().all(|&w| w) {
+        assert!(
+            Instant::now() < deadline,
+            "the SUBs did not all connect within {WELCOME_LIMIT:?}"
+        );
+        publisher.send(WELCOME, 0).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        for (sub, welcomed) in subs.iter().zip(&mut welcomed) {
+            while let Ok(msg) = sub.recv_bytes(zmq::DONTWAIT) {
+                *welcomed |= msg == WELCOME;
+            }
+        }
+    }
+    publisher.send(WELCOMED, 0).unwrap();
+    for sub in subs {
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "a SUB did not get the end of the welcomes within {WELCOME_LIMIT:?}"
+            );
+            match sub.recv_bytes(zmq::DONTWAIT) {
+                Ok(msg) if msg == WELCOMED => break,
+                Ok(_) => {}
+                Err(zmq::Error::EAGAIN) => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => panic!("sync recv: {e}"),
+            }
+        }
     }
 }
 
@@ -333,7 +513,7 @@ fn sync_bind(socket: &zmq::Socket, transport: Transport, tag: &str) -> String {
 impl Rig for SyncRig {
     fn run(&self, n: u64) -> Duration {
         let start = |n| self.go.iter().for_each(|go| go.send(n).expect("side gone"));
-        time_batch(n, start, &self.done)
+        time_batch(n, start, &self.done, self.measuring)
     }
 }
 
@@ -351,6 +531,8 @@ impl Drop for SyncRig {
 pub(crate) struct AsyncRig {
     go: Vec<tokio::sync::mpsc::UnboundedSender<u64>>,
     done: mpsc::Receiver<()>,
+    /// How many sides report the end of each batch.
+    measuring: usize,
     /// The proxy's control and thread, for the proxy rig.
     proxy: Option<(zmq_tokio::ProxyControl, JoinHandle<()>)>,
     rt: Option<tokio::runtime::Runtime>,
@@ -377,7 +559,7 @@ async fn async_side(
                         .expect("async send");
                 }
             }
-            Role::Pull => {
+            Role::Pull | Role::PullParts => {
                 for _ in 0..n {
                     black_box(socket.recv().await.expect("async recv"));
                 }
@@ -399,6 +581,12 @@ async fn async_side(
                 for _ in 0..n {
                     let request = socket.recv().await.expect("async recv");
                     socket.send(request).await.expect("async send");
+                }
+            }
+            Role::PushParts(frames) => {
+                for _ in 0..n {
+                    let msg: Multipart = frames.iter().map(Vec::as_slice).collect();
+                    socket.send(msg).await.expect("async send");
                 }
             }
         }
@@ -430,12 +618,21 @@ impl AsyncRig {
         connecter.connect(&endpoint).unwrap();
         drop(guard);
         let [first, second] = roles;
-        AsyncRig::spawn(rt, [(binder, first), (connecter, second)], None)
+        AsyncRig::spawn(rt, vec![(binder, first), (connecter, second)], None)
     }
 
     /// PUSH -> PULL frontend, `zmq_tokio::proxy` with the given `burst` in a
     /// task, PUSH backend -> PULL: three tasks on the two workers.
     pub(crate) fn proxy(transport: Transport, payload: Payload, burst: NonZeroUsize) -> AsyncRig {
+        AsyncRig::proxy_with(transport, [Role::Push(payload), Role::Pull], burst)
+    }
+
+    /// [`AsyncRig::proxy`] with the producer's and the consumer's roles.
+    fn proxy_with(
+        transport: Transport,
+        [producing, consuming]: [Role; 2],
+        burst: NonZeroUsize,
+    ) -> AsyncRig {
         let rt = runtime();
         let guard = rt.enter();
         let ctx = Context::new();
@@ -465,19 +662,46 @@ impl AsyncRig {
         drop(guard);
         AsyncRig::spawn(
             rt,
-            [(producer, Role::Push(payload)), (consumer, Role::Pull)],
+            vec![(producer, producing), (consumer, consuming)],
             Some((control, thread)),
         )
     }
 
-    /// One task per side; the side that [measures](Role::measures) reports
+    /// [`pub_sub_rig`]'s zmq-tokio side: one task per socket.
+    fn pub_sub(subscribers: usize, payload: Payload) -> AsyncRig {
+        let rt = runtime();
+        let guard = rt.enter();
+        let ctx = Context::new();
+        let publisher = ctx.socket(SocketType::Pub).unwrap();
+        publisher.set(options::SNDHWM, 0).unwrap();
+        let endpoint = publisher
+            .bind(&Transport::Tcp.bind_endpoint("async-pub"))
+            .unwrap();
+        let subs: Vec<Socket> = (0..subscribers)
+            .map(|_| {
+                let sub = ctx.socket(SocketType::Sub).unwrap();
+                sub.set(options::RCVHWM, 0).unwrap();
+                sub.subscribe(b"").unwrap();
+                sub.connect(&endpoint).unwrap();
+                sub
+            })
+            .collect();
+        drop(guard);
+        rt.block_on(async_welcome(&publisher, &subs));
+        let mut sides = vec![(publisher, Role::Push(payload))];
+        sides.extend(subs.into_iter().map(|sub| (sub, Role::Pull)));
+        AsyncRig::spawn(rt, sides, None)
+    }
+
+    /// One task per side; the sides that [measure](Role::measures) report
     /// the end of batches.
     fn spawn(
         rt: tokio::runtime::Runtime,
-        sides: [(Socket, Role); 2],
+        sides: Vec<(Socket, Role)>,
         proxy: Option<(zmq_tokio::ProxyControl, JoinHandle<()>)>,
     ) -> AsyncRig {
-        assert_eq!(measuring_sides(&sides), 1);
+        let measuring = measuring_sides(&sides);
+        assert!(measuring >= 1);
         let (done_tx, done) = mpsc::channel();
         let mut go = Vec::new();
         for (socket, role) in sides {
@@ -489,6 +713,7 @@ impl AsyncRig {
         let rig = AsyncRig {
             go,
             done,
+            measuring,
             proxy,
             rt: Some(rt),
         };
@@ -497,10 +722,33 @@ impl AsyncRig {
     }
 }
 
+/// [`sync_welcome`] for zmq-tokio sockets, bounded by [`WELCOME_LIMIT`].
+async fn async_welcome(publisher: &Socket, subs: &[Socket]) {
+    let welcome = async {
+        let mut welcomed = vec![false; subs.len()];
+        while !welcomed.iter().all(|&w| w) {
+            publisher.send(WELCOME).await.expect("async send");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            for (sub, welcomed) in subs.iter().zip(&mut welcomed) {
+                while let Some(msg) = sub.try_recv().expect("async try_recv") {
+                    *welcomed |= msg[0] == WELCOME;
+                }
+            }
+        }
+        publisher.send(WELCOMED).await.expect("async send");
+        for sub in subs {
+            while sub.recv().await.expect("async recv")[0] != WELCOMED {}
+        }
+    };
+    tokio::time::timeout(WELCOME_LIMIT, welcome)
+        .await
+        .unwrap_or_else(|_| panic!("the SUBs did not all connect within {WELCOME_LIMIT:?}"));
+}
+
 impl Rig for AsyncRig {
     fn run(&self, n: u64) -> Duration {
         let start = |n| self.go.iter().for_each(|go| go.send(n).expect("side gone"));
-        time_batch(n, start, &self.done)
+        time_batch(n, start, &self.done, self.measuring)
     }
 }
 
@@ -512,6 +760,76 @@ impl Drop for AsyncRig {
             thread.join().expect("the proxy thread panicked");
         }
         if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+// ------------------------------------------------------------ block_on ---
+
+/// [`Shape::Main`] and [`Shape::CurrentThread`]: the REQ client runs in
+/// `Runtime::block_on` on the thread that calls [`Rig::run`], the REP
+/// server is a task of the runtime.
+struct BlockOnRig {
+    req: Option<Socket>,
+    payload: Vec<u8>,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl BlockOnRig {
+    fn new(rt: tokio::runtime::Runtime, size: usize) -> BlockOnRig {
+        let guard = rt.enter();
+        let ctx = Context::new();
+        let rep = ctx.socket(SocketType::Rep).unwrap();
+        let req = ctx.socket(SocketType::Req).unwrap();
+        let endpoint = rep.bind(&Transport::Tcp.bind_endpoint("")).unwrap();
+        req.connect(&endpoint).unwrap();
+        drop(guard);
+        // Echoes until the runtime shuts down (and drops the task).
+        rt.spawn(async move {
+            loop {
+                let Ok(request) = rep.recv().await else { break };
+                if rep.send(request).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let rig = BlockOnRig {
+            req: Some(req),
+            payload: vec![0x5a; size],
+            rt: Some(rt),
+        };
+        rig.run(1); // the connection is up
+        rig
+    }
+}
+
+impl Rig for BlockOnRig {
+    fn run(&self, n: u64) -> Duration {
+        let (req, rt) = (self.req.as_ref().unwrap(), self.rt.as_ref().unwrap());
+        let payload = &self.payload[..];
+        let begin = Instant::now();
+        rt.block_on(async {
+            let batch = async {
+                for _ in 0..n {
+                    req.send(payload).await.expect("async send");
+                    black_box(req.recv().await.expect("async recv"));
+                }
+            };
+            tokio::time::timeout(BATCH_LIMIT, batch)
+                .await
+                .expect("the batch took longer than BATCH_LIMIT");
+        });
+        begin.elapsed()
+    }
+}
+
+impl Drop for BlockOnRig {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            let guard = rt.enter();
+            drop(self.req.take());
+            drop(guard);
             rt.shutdown_timeout(Duration::from_secs(5));
         }
     }
