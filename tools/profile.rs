@@ -26,6 +26,9 @@
 //!   UNCONSTRAINED=1 runs async thr's two tasks outside Tokio's cooperative
 //!   budget (`tokio::task::unconstrained`), to measure what the budget's
 //!   yields cost.
+//!   CURRENT_THREAD=1 runs the async side on a current-thread runtime.
+//!   CLIENT_IN_MAIN=1 runs async lat's client in `block_on`'s own future
+//!   (as `#[tokio::main]` runs `main`), not in a spawned task.
 //! ```
 //!
 //! Instructions per message are the difference of two runs, so that set-up
@@ -139,10 +142,15 @@ fn env_number(name: &str) -> Result<Option<NonZeroUsize>, String> {
 
 /// Whether `UNCONSTRAINED=1` is set.
 fn env_unconstrained() -> Result<bool, String> {
-    match std::env::var("UNCONSTRAINED") {
+    env_flag("UNCONSTRAINED")
+}
+
+/// Whether the variable `name` is set to 1.
+fn env_flag(name: &str) -> Result<bool, String> {
+    match std::env::var(name) {
         Ok(value) if value == "1" => Ok(true),
         Ok(value) if value.is_empty() => Ok(false),
-        Ok(value) => Err(format!("UNCONSTRAINED={value:?}: expected 1 or unset")),
+        Ok(value) => Err(format!("{name}={value:?}: expected 1 or unset")),
         Err(_) => Ok(false),
     }
 }
@@ -166,11 +174,19 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
     let workers = env_number("WORKERS")?.map_or(2, NonZeroUsize::get);
     let burst = env_number("BURST")?;
     let payload = payload()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("runtime: {e}"))?;
+    let current = env_flag("CURRENT_THREAD")?;
+    let client_in_main = env_flag("CLIENT_IN_MAIN")?;
+    let rt = if current {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| format!("runtime: {e}"))?;
     if let Workload::TcpLat = workload {
         return rt.block_on(tcp_lat_async(count, payload));
     }
@@ -209,14 +225,19 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
                     }
                     Ok::<_, zmq_tokio::Error>(rep)
                 });
-                let asking = tokio::spawn(async move {
+                let asking = async move {
                     for _ in 0..count {
                         req.send(&payload[..]).await?;
                         std::hint::black_box(req.recv().await?);
                     }
                     Ok::<_, zmq_tokio::Error>(req)
-                });
-                asking.await.expect("client panicked")?;
+                };
+                if client_in_main {
+                    // In block_on's own future, as #[tokio::main] runs it.
+                    asking.await?;
+                } else {
+                    tokio::spawn(asking).await.expect("client panicked")?;
+                }
                 echo.await.expect("server panicked")?;
             }
             Workload::Proxy => {
