@@ -15,6 +15,8 @@
 //!             proxy  PUSH -> (PULL | proxy | PUSH) -> PULL over inproc,
 //!                    COUNT messages of SIZE bytes (zmq_proxy for sync;
 //!                    BURST=N sets the async proxy's burst)
+//!             pubsub PUB -> SUBS SUBs (8 unless SUBS=N), COUNT messages of
+//!                    SIZE bytes, HWM 0 (one task or thread per socket)
 //!             tcplat COUNT round trips of SIZE bytes over a plain
 //!                    loopback TCP connection, without libzmq: Tokio's
 //!                    `TcpStream` in two tasks, or std's in two threads.
@@ -52,6 +54,15 @@ use zmq_tokio::{Context, SocketType};
 /// The payload's size in bytes unless `SIZE=N` says otherwise.
 const DEFAULT_SIZE: usize = 16;
 
+/// What `pubsub`'s publisher sends until every SUB has one (then they are
+/// all connected and subscribed); never the payload, which is 7s.
+const WELCOME: &[u8] = b"welcome";
+
+/// `pubsub`'s number of SUBs: `SUBS=N`, 8 by default.
+fn subscribers() -> Result<usize, String> {
+    Ok(env_number("SUBS")?.map_or(8, NonZeroUsize::get))
+}
+
 /// The payload every message carries: `SIZE` bytes (16 by default).
 fn payload() -> Result<Vec<u8>, String> {
     let size = env_number("SIZE")?.map_or(DEFAULT_SIZE, NonZeroUsize::get);
@@ -63,6 +74,7 @@ enum Workload {
     Thr,
     Lat,
     Proxy,
+    PubSub,
     TcpLat,
 }
 
@@ -84,7 +96,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!(
-                "profile: {e}\nusage: profile async|sync thr|lat|proxy|tcplat COUNT [ENDPOINT]"
+                "profile: {e}\nusage: profile async|sync thr|lat|proxy|pubsub|tcplat COUNT [ENDPOINT]"
             );
             ExitCode::from(2)
         }
@@ -106,10 +118,11 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
         "thr" => Workload::Thr,
         "lat" => Workload::Lat,
         "proxy" => Workload::Proxy,
+        "pubsub" => Workload::PubSub,
         "tcplat" => Workload::TcpLat,
         other => {
             return Err(format!(
-                "unknown workload {other:?} (thr, lat, proxy or tcplat)"
+                "unknown workload {other:?} (thr, lat, proxy, pubsub or tcplat)"
             ))
         }
     };
@@ -173,6 +186,7 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
     let unconstrained = env_unconstrained()?;
     let workers = env_number("WORKERS")?.map_or(2, NonZeroUsize::get);
     let burst = env_number("BURST")?;
+    let subscribers = subscribers()?;
     let payload = payload()?;
     let current = env_flag("CURRENT_THREAD")?;
     let client_in_main = env_flag("CLIENT_IN_MAIN")?;
@@ -268,6 +282,47 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
                 control.terminate();
                 running.await.expect("proxy panicked")?;
             }
+            Workload::PubSub => {
+                let publisher = ctx.socket(SocketType::Pub)?;
+                publisher.set(zmq_tokio::options::SNDHWM, 0)?;
+                let bound = publisher.bind(endpoint)?;
+                let mut receiving = Vec::new();
+                let subscribed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                for _ in 0..subscribers {
+                    let sub = ctx.socket(SocketType::Sub)?;
+                    sub.set(zmq_tokio::options::RCVHWM, 0)?;
+                    sub.subscribe(b"")?;
+                    sub.connect(&bound)?;
+                    let subscribed = std::sync::Arc::clone(&subscribed);
+                    receiving.push(spawn_side(unconstrained, async move {
+                        let mut got = 0;
+                        let mut welcomed = false;
+                        while got < count {
+                            let msg = sub.recv().await?;
+                            if msg[0] == WELCOME[..] {
+                                if !welcomed {
+                                    welcomed = true;
+                                    subscribed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                }
+                            } else {
+                                got += 1;
+                            }
+                        }
+                        Ok::<_, zmq_tokio::Error>(sub)
+                    }));
+                }
+                let all = receiving.len();
+                while subscribed.load(std::sync::atomic::Ordering::SeqCst) < all {
+                    publisher.send(WELCOME).await?;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                for _ in 0..count {
+                    publisher.send(&payload[..]).await?;
+                }
+                for sub in receiving {
+                    sub.await.expect("subscriber panicked")?;
+                }
+            }
             // Run without libzmq above.
             Workload::TcpLat => {}
         }
@@ -286,6 +341,52 @@ fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), Stri
     let (first, second) = match workload {
         // Run without libzmq above.
         Workload::TcpLat => return Ok(()),
+        Workload::PubSub => {
+            let publisher = ctx.socket(zmq::PUB).map_err(zmq)?;
+            publisher.set_sndhwm(0).map_err(zmq)?;
+            publisher.bind(endpoint).map_err(zmq)?;
+            let bound = publisher
+                .get_last_endpoint()
+                .map_err(zmq)?
+                .map_err(|_| "the bound endpoint is not UTF-8".to_owned())?;
+            let subscribed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut receiving = Vec::new();
+            for _ in 0..subscribers()? {
+                let sub = ctx.socket(zmq::SUB).map_err(zmq)?;
+                sub.set_rcvhwm(0).map_err(zmq)?;
+                sub.set_subscribe(b"").map_err(zmq)?;
+                sub.connect(&bound).map_err(zmq)?;
+                let subscribed = std::sync::Arc::clone(&subscribed);
+                receiving.push(std::thread::spawn(move || -> zmq::Result<()> {
+                    let mut msg = zmq::Message::new();
+                    let (mut got, mut welcomed) = (0, false);
+                    while got < count {
+                        sub.recv(&mut msg, 0)?;
+                        if msg[..] == WELCOME[..] {
+                            if !welcomed {
+                                welcomed = true;
+                                subscribed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            }
+                        } else {
+                            got += 1;
+                        }
+                    }
+                    Ok(())
+                }));
+            }
+            let all = receiving.len();
+            while subscribed.load(std::sync::atomic::Ordering::SeqCst) < all {
+                publisher.send(WELCOME, 0).map_err(zmq)?;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            for _ in 0..count {
+                publisher.send(&payload[..], 0).map_err(zmq)?;
+            }
+            for sub in receiving {
+                sub.join().expect("subscriber panicked").map_err(zmq)?;
+            }
+            return Ok(());
+        }
         Workload::Thr => (zmq::PULL, zmq::PUSH),
         Workload::Lat => (zmq::REP, zmq::REQ),
         Workload::Proxy => {
