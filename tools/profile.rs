@@ -29,7 +29,7 @@
 //!   budget (`tokio::task::unconstrained`), to measure what the budget's
 //!   yields cost.
 //!   CURRENT_THREAD=1 runs the async side on a current-thread runtime.
-//!   CLIENT_IN_MAIN=1 runs async lat's client in `block_on`'s own future
+//!   CLIENT_IN_MAIN=1 runs async lat's (and tcplat's) client in `block_on`'s own future
 //!   (as `#[tokio::main]` runs `main`), not in a spawned task.
 //! ```
 //!
@@ -202,7 +202,7 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
     }
     .map_err(|e| format!("runtime: {e}"))?;
     if let Workload::TcpLat = workload {
-        return rt.block_on(tcp_lat_async(count, payload));
+        return rt.block_on(tcp_lat_async(count, payload, client_in_main));
     }
     rt.block_on(async move {
         let ctx = Context::new();
@@ -453,7 +453,7 @@ fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), Stri
 /// `tcplat` for Tokio: an echoing task and an asking task on one loopback
 /// TCP connection (`TCP_NODELAY`, as libzmq sets), `count` round trips of
 /// `payload`.
-async fn tcp_lat_async(count: usize, mut payload: Vec<u8>) -> Result<(), String> {
+async fn tcp_lat_async(count: usize, mut payload: Vec<u8>, in_main: bool) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let io = |e: std::io::Error| format!("tcplat: {e}");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -472,14 +472,21 @@ async fn tcp_lat_async(count: usize, mut payload: Vec<u8>) -> Result<(), String>
     });
     let mut stream = tokio::net::TcpStream::connect(address).await.map_err(io)?;
     stream.set_nodelay(true).map_err(io)?;
-    let asking = tokio::spawn(async move {
+    let asking = async move {
         for _ in 0..count {
             stream.write_all(&payload).await?;
             stream.read_exact(&mut payload).await?;
         }
         Ok::<_, std::io::Error>(())
-    });
-    asking.await.expect("client panicked").map_err(io)?;
+    };
+    if in_main {
+        asking.await.map_err(io)?;
+    } else {
+        tokio::spawn(asking)
+            .await
+            .expect("client panicked")
+            .map_err(io)?;
+    }
     echo.await.expect("server panicked").map_err(io)
 }
 
