@@ -72,7 +72,9 @@
 //! - `pub_sub_tcp/16x8`: one PUB to 8 SUBs over tcp, subscribed to
 //!   everything, SNDHWM and RCVHWM 0: a batch is N messages published and
 //!   received by all 8 SUBs (9 threads, or 9 tasks). Before the first
-//!   batch the PUB repeats a welcome until every SUB has one.
+//!   batch the PUB repeats a welcome until every SUB has one. The
+//!   zmq-tokio SUBs `recv()`; in `pub_sub_tcp/16x8/recv_into` they reuse one
+//!   `Multipart`, as the sync SUBs reuse one `zmq::Message`.
 //! - `dealers_tcp/1000/{time,memory}`: 1,000 DEALERs on one ROUTER over
 //!   tcp: the time to create and connect them and get one echo each, and
 //!   the VmRSS growth per socket while all are alive; sync: one OS thread
@@ -137,8 +139,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rig::{
-    broker_frames, broker_rig, default_burst, pub_sub_rig, push_pull_into_rig, push_pull_rig,
-    quick, req_rep_rig, req_rep_shape_rig, AsyncRig, Payload, Rig, Shape, Side, SyncRig, Transport,
+    broker_frames, broker_rig, default_burst, pub_sub_into_rig, pub_sub_rig, push_pull_into_rig,
+    push_pull_rig, quick, req_rep_rig, req_rep_shape_rig, AsyncRig, Payload, Rig, Shape, Side,
+    SyncRig, Transport,
 };
 
 const KIB64: usize = 64 * 1024;
@@ -407,11 +410,18 @@ fn pub_sub() -> Group {
         kind: Kind::Throughput,
         first_n: 1000,
         sync: Box::new(move || pub_sub_rig(Side::Sync, SUBSCRIBERS, size)),
-        figures: vec![Figure::new(
-            format!("pub_sub_tcp/{size}x{SUBSCRIBERS}"),
-            format!("PUB to {SUBSCRIBERS} SUBs tcp {size} B"),
-            Box::new(move || pub_sub_rig(Side::Async, SUBSCRIBERS, size)),
-        )],
+        figures: vec![
+            Figure::new(
+                format!("pub_sub_tcp/{size}x{SUBSCRIBERS}"),
+                format!("PUB to {SUBSCRIBERS} SUBs tcp {size} B"),
+                Box::new(move || pub_sub_rig(Side::Async, SUBSCRIBERS, size)),
+            ),
+            Figure::new(
+                format!("pub_sub_tcp/{size}x{SUBSCRIBERS}/recv_into"),
+                format!("PUB to {SUBSCRIBERS} SUBs tcp {size} B, recv_into"),
+                Box::new(move || pub_sub_into_rig(SUBSCRIBERS, size)),
+            ),
+        ],
     }
 }
 

@@ -293,8 +293,16 @@ pub(crate) fn pub_sub_rig(side: Side, subscribers: usize, size: usize) -> Box<dy
     let payload = Payload::Slice(vec![0x5a; size]);
     match side {
         Side::Sync => Box::new(SyncRig::pub_sub(subscribers, payload)),
-        Side::Async => Box::new(AsyncRig::pub_sub(subscribers, payload)),
+        Side::Async => Box::new(AsyncRig::pub_sub(subscribers, payload, Role::Pull)),
     }
+}
+
+/// [`pub_sub_rig`]'s zmq-tokio side with SUBs that receive with
+/// `recv_into` on one reused message, like for like with the sync SUBs.
+#[allow(dead_code)]
+pub(crate) fn pub_sub_into_rig(subscribers: usize, size: usize) -> Box<dyn Rig> {
+    let payload = Payload::Slice(vec![0x5a; size]);
+    Box::new(AsyncRig::pub_sub(subscribers, payload, Role::PullInto))
 }
 
 /// The welcome the PUB repeats until every SUB has one, and the message
@@ -668,7 +676,7 @@ impl AsyncRig {
     }
 
     /// [`pub_sub_rig`]'s zmq-tokio side: one task per socket.
-    fn pub_sub(subscribers: usize, payload: Payload) -> AsyncRig {
+    fn pub_sub(subscribers: usize, payload: Payload, receiver: Role) -> AsyncRig {
         let rt = runtime();
         let guard = rt.enter();
         let ctx = Context::new();
@@ -689,7 +697,7 @@ impl AsyncRig {
         drop(guard);
         rt.block_on(async_welcome(&publisher, &subs));
         let mut sides = vec![(publisher, Role::Push(payload))];
-        sides.extend(subs.into_iter().map(|sub| (sub, Role::Pull)));
+        sides.extend(subs.into_iter().map(|sub| (sub, receiver.clone())));
         AsyncRig::spawn(rt, sides, None)
     }
 
