@@ -462,7 +462,9 @@ options! {
     /// duplicates too.
     XPUB_VERBOSE: bool = ZMQ_XPUB_VERBOSE, w;
     /// ROUTER: raw mode, talking to non-ZMTP TCP peers. Deprecated by
-    /// libzmq: use a [`Stream`](crate::SocketType::Stream) socket.
+    /// libzmq: use a [`Stream`](crate::SocketType::Stream) socket. Refused
+    /// on REP, which libzmq 4.3 takes it on and then aborts at the next
+    /// receive.
     ROUTER_RAW: bool = ZMQ_ROUTER_RAW, w;
     /// Use IPv6 as well as IPv4 on TCP (default off: IPv4 only).
     IPV6: bool = ZMQ_IPV6, rw;
@@ -629,9 +631,18 @@ fn socket_types(id: c_int) -> Option<(&'static [SocketType], &'static str)> {
             "only SUB sockets take it, and XPUB and PUB sockets with XPUB_MANUAL \
              (an XSUB socket subscribes with Socket::subscribe)",
         ),
-        sys::ZMQ_ROUTER_MANDATORY | sys::ZMQ_ROUTER_RAW | sys::ZMQ_ROUTER_HANDOVER => {
+        sys::ZMQ_ROUTER_MANDATORY | sys::ZMQ_ROUTER_HANDOVER => {
             (&[Router, Rep], "only ROUTER sockets take it (and REP)")
         }
+        // libzmq lets a REP take it, and its first receive then aborts: the
+        // REP copies the request's envelope into the reply pipe, and in raw
+        // mode the empty delimiter closes that very pipe mid-message
+        // (`Assertion failed: !_more (fq.cpp:112)`).
+        sys::ZMQ_ROUTER_RAW => (
+            &[Router],
+            "only ROUTER sockets take it (a REP in raw mode makes libzmq 4.3 abort at \
+             its next receive)",
+        ),
         sys::ZMQ_PROBE_ROUTER => (
             &[Router, Rep, Dealer, Req],
             "only DEALER, REQ and ROUTER sockets take it (and REP)",

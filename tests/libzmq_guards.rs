@@ -167,3 +167,90 @@ fn socks_proxy_refusing_then_disconnect_does_not_crash() {
         "a SOCKS proxy that refuses, then disconnect",
     );
 }
+
+/// libzmq 4.3.4 lets a REP socket (a ROUTER inside) take `ROUTER_RAW`.
+/// Its next receive copies the request's envelope into the reply pipe, and
+/// in raw mode the empty delimiter frame closes that pipe, which is also
+/// the one the request is being read from: `Assertion failed: !_more
+/// (fq.cpp:112)`. Found by the operation fuzzer (seed
+/// 4573919081763868741).
+///
+/// The `zmq` crate has no setter for `ROUTER_RAW`, so the bare run is
+/// pyzmq's (its own libzmq; the interop tests need it too), and a python
+/// killed by a signal shows as 128 + the signal (134: SIGABRT).
+fn router_raw_bare() {
+    const SCRIPT: &str = "import zmq\n\
+        ctx = zmq.Context()\n\
+        rep = ctx.socket(zmq.REP); rep.bind('inproc://raw')\n\
+        req = ctx.socket(zmq.REQ); req.connect('inproc://raw')\n\
+        req.send(b'request')\n\
+        rep.setsockopt(zmq.ROUTER_RAW, 1)\n\
+        rep.recv()\n";
+    match std::process::Command::new("python3")
+        .args(["-c", SCRIPT])
+        .status()
+    {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            // As a shell says it: 128 + the signal that killed python.
+            let code = status
+                .signal()
+                .map_or(status.code().unwrap_or(1), |s| 128 + s);
+            std::process::exit(code);
+        }
+        Err(e) => panic!("python3 not run: {e}"),
+    }
+}
+
+/// Through the crate, a REP refuses `ROUTER_RAW` and answers as usual.
+fn router_raw_guarded() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ctx = Context::new();
+        let rep = ctx.socket(SocketType::Rep).unwrap();
+        rep.bind("inproc://raw").unwrap();
+        let req = ctx.socket(SocketType::Req).unwrap();
+        req.connect("inproc://raw").unwrap();
+        req.send("request").await.unwrap();
+        let err = rep.set(options::ROUTER_RAW, true).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidOption {
+                    option: "ROUTER_RAW",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let limit = Duration::from_secs(5);
+        let request = tokio::time::timeout(limit, rep.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(request, zmq_tokio::Multipart::from("request"));
+        rep.send("reply").await.unwrap();
+        let reply = tokio::time::timeout(limit, req.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply, zmq_tokio::Multipart::from("reply"));
+    });
+}
+
+#[test]
+fn router_raw_on_rep_does_not_crash() {
+    match child::scenario().as_deref() {
+        Some("bare") => return router_raw_bare(),
+        Some("crate") => return router_raw_guarded(),
+        Some(other) => panic!("unknown scenario {other}"),
+        None => {}
+    }
+    bare_and_guarded(
+        "router_raw_on_rep_does_not_crash",
+        "ROUTER_RAW on a REP, then a receive",
+    );
+}
