@@ -15,9 +15,25 @@ use zmq_tokio::{options, Context, Error, SocketType};
 /// How many times the HWM children repeat the sequence.
 const ROUNDS: usize = 200;
 
-/// Runs test `test` as the child `bare` (bare libzmq) and `crate`
-/// (through zmq-tokio): reports the first, asserts that the second exits 0.
-fn bare_and_guarded(test: &str, what: &str) {
+/// A current-thread runtime for a child's sequence.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The body of each test: as the child `bare`, runs `bare` (the sequence
+/// on bare libzmq); as the child `crate`, runs `guarded` (through
+/// zmq-tokio); as the parent, runs both children, reports the first and
+/// asserts that the second exits 0.
+fn bare_and_guarded(test: &str, what: &str, bare: fn(), guarded: fn()) {
+    match child::scenario().as_deref() {
+        Some("bare") => return bare(),
+        Some("crate") => return guarded(),
+        Some(other) => panic!("unknown scenario {other}"),
+        None => {}
+    }
     let bare = child::run(child::command(test, "bare"), Duration::from_secs(60));
     println!("{what}, bare libzmq: {}", bare.describe());
     let guarded = child::run(child::command(test, "crate"), Duration::from_secs(60));
@@ -48,11 +64,7 @@ fn hwm_bare() {
 /// The same sequence through the crate: the change is refused, the process
 /// lives.
 fn hwm_guarded() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    current_thread().block_on(async {
         for _ in 0..ROUNDS {
             let ctx = Context::new();
             let binder = ctx.socket(SocketType::Pair).unwrap();
@@ -81,15 +93,11 @@ fn hwm_guarded() {
 
 #[test]
 fn hwm_change_after_a_peer_left_does_not_crash() {
-    match child::scenario().as_deref() {
-        Some("bare") => return hwm_bare(),
-        Some("crate") => return hwm_guarded(),
-        Some(other) => panic!("unknown scenario {other}"),
-        None => {}
-    }
     bare_and_guarded(
         "hwm_change_after_a_peer_left_does_not_crash",
         "SNDHWM changed after the peer left",
+        hwm_bare,
+        hwm_guarded,
     );
 }
 
@@ -127,11 +135,7 @@ fn socks_bare() {
 /// Through the crate, the proxy is refused with words that say why.
 fn socks_guarded() {
     let proxy = refusing_proxy();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    current_thread().block_on(async {
         let ctx = Context::new();
         let dealer = ctx.socket(SocketType::Dealer).unwrap();
         let err = dealer.set(options::SOCKS_PROXY, proxy).unwrap_err();
@@ -156,15 +160,11 @@ fn socks_guarded() {
 
 #[test]
 fn socks_proxy_refusing_then_disconnect_does_not_crash() {
-    match child::scenario().as_deref() {
-        Some("bare") => return socks_bare(),
-        Some("crate") => return socks_guarded(),
-        Some(other) => panic!("unknown scenario {other}"),
-        None => {}
-    }
     bare_and_guarded(
         "socks_proxy_refusing_then_disconnect_does_not_crash",
         "a SOCKS proxy that refuses, then disconnect",
+        socks_bare,
+        socks_guarded,
     );
 }
 
@@ -204,11 +204,7 @@ fn router_raw_bare() {
 
 /// Through the crate, a REP refuses `ROUTER_RAW` and answers as usual.
 fn router_raw_guarded() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    current_thread().block_on(async {
         let ctx = Context::new();
         let rep = ctx.socket(SocketType::Rep).unwrap();
         rep.bind("inproc://raw").unwrap();
@@ -243,14 +239,10 @@ fn router_raw_guarded() {
 
 #[test]
 fn router_raw_on_rep_does_not_crash() {
-    match child::scenario().as_deref() {
-        Some("bare") => return router_raw_bare(),
-        Some("crate") => return router_raw_guarded(),
-        Some(other) => panic!("unknown scenario {other}"),
-        None => {}
-    }
     bare_and_guarded(
         "router_raw_on_rep_does_not_crash",
         "ROUTER_RAW on a REP, then a receive",
+        router_raw_bare,
+        router_raw_guarded,
     );
 }
