@@ -783,12 +783,19 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
     );
     // The peer thread sends message `round` 200 µs after each go.
     let (go, gone) = std::sync::mpsc::channel::<u64>();
-    let pusher = std::thread::spawn(move || {
-        while let Ok(round) = gone.recv() {
-            spin(Duration::from_micros(200));
-            assert!(peer.send(frames_of(round)), "the peer could not send");
-        }
-    });
+    // The last round the peer has sent, for the report of a message that
+    // never comes (was it sent at all?).
+    let sent = Arc::new(AtomicU64::new(u64::MAX - 1));
+    let pusher = {
+        let sent = Arc::clone(&sent);
+        std::thread::spawn(move || {
+            while let Ok(round) = gone.recv() {
+                spin(Duration::from_micros(200));
+                assert!(peer.send(frames_of(round)), "the peer could not send");
+                sent.store(round, Ordering::SeqCst);
+            }
+        })
+    };
     // The connection is up once a first message comes through.
     go.send(u64::MAX).unwrap();
     let first = bounded("the first message", Duration::from_secs(10), socket.recv())
@@ -890,7 +897,11 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
                     None => {
                         let late = tokio::time::timeout(LATE, socket.recv()).await;
                         let msg = late.unwrap_or_else(|_| {
-                            panic!("{what}, round {round}: the message never came")
+                            panic!(
+                                "{what}, round {round}: the message never came (the peer's \
+                                 last sent round: {})",
+                                sent.load(Ordering::SeqCst)
+                            )
                         });
                         assert_eq!(number_of(&msg.unwrap()), round);
                         eprintln!("{what}, round {round}: the message came late");
