@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -25,12 +26,15 @@ use crate::{Error, Result, Socket, SocketType};
 ///
 /// libzmq processes a socket's commands (connections made and lost, pipes
 /// to tear down) only inside calls on that socket. A socket that no task
-/// awaits, such as a bound ROUTER that nobody receives on, keeps what its
-/// departed peers left behind until its next call: memory grows with every
-/// peer that connects and leaves (a few KiB each) and comes back at that
-/// call. Keep a [`recv`](Socket::recv) or [`readable`](Socket::readable)
-/// pending on every socket that accepts connections, or call
-/// [`events`](Socket::events) on it now and then.
+/// awaits, such as a bound ROUTER that nobody receives on, would keep what
+/// its departed peers left behind (about 10 KiB each) until its next call.
+/// So from its first `bind`, a context has a thread of its own that every
+/// 200 ms reads `ZMQ_EVENTS` of each of its sockets that has bound and
+/// that no task waits on, which processes those commands: memory stays
+/// flat however many peers come and go (`tests/idle.rs`). A socket a task
+/// waits on needs no help: the wait itself processes them. The thread
+/// sleeps otherwise, takes each such socket's lock for one call, and ends
+/// within 200 ms of the context's shutdown or drop.
 ///
 /// # Limits
 ///
@@ -77,7 +81,12 @@ struct ContextInner {
     sockets: Mutex<Registry>,
     /// Its inproc endpoints and pending inproc connections.
     inproc: Inproc,
+    /// Whether the sweeper thread has been started (see "Idle sockets").
+    sweeping: AtomicBool,
 }
+
+/// How often the sweeper calls the context's idle sockets.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Weak references to a context's sockets; dead ones are pruned as it grows.
 #[derive(Default)]
@@ -270,6 +279,20 @@ impl Context {
         &self.inner.shutdown
     }
 
+    /// Starts the sweeper thread (see "Idle sockets") unless it runs: at a
+    /// socket's first successful bind. Without a thread (the OS refused
+    /// one), idle sockets keep their backlog until their next call, as in
+    /// libzmq itself.
+    pub(crate) fn start_sweeper(&self) {
+        if self.inner.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let context = Arc::downgrade(&self.inner);
+        let _ = std::thread::Builder::new()
+            .name("zmq-tokio-sweep".into())
+            .spawn(move || sweep(&context));
+    }
+
     /// The table of the context's inproc endpoints.
     pub(crate) fn inproc(&self) -> &Inproc {
         &self.inner.inproc
@@ -281,6 +304,29 @@ impl Context {
         match self.read_raw().as_ref() {
             Some(raw) => too_many_sockets(raw, operation),
             None => Error::ContextTerminated,
+        }
+    }
+}
+
+/// The sweeper: every [`SWEEP_INTERVAL`], reads `ZMQ_EVENTS` of each
+/// socket of the context that has bound and that no task waits on
+/// ([`Core::sweep`]), until the context is shut down or gone. It holds the context only while it collects the sockets,
+/// and each socket only for its call.
+fn sweep(context: &Weak<ContextInner>) {
+    loop {
+        std::thread::sleep(SWEEP_INTERVAL);
+        let sockets: Vec<Arc<Core>> = {
+            let Some(inner) = context.upgrade() else {
+                return;
+            };
+            if inner.is_shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            let registry = inner.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+            registry.sockets.iter().filter_map(Weak::upgrade).collect()
+        };
+        for core in sockets {
+            core.sweep();
         }
     }
 }
@@ -407,6 +453,7 @@ impl ContextBuilder {
                 is_shutdown: AtomicBool::new(false),
                 sockets: Mutex::new(Registry::default()),
                 inproc: Inproc::default(),
+                sweeping: AtomicBool::new(false),
             }),
         })
     }

@@ -220,6 +220,9 @@ pub(crate) struct Core {
     /// torn down, so `Socket::set` refuses `SNDHWM`/`RCVHWM` (libzmq
     /// #4524: see `Socket::set`).
     piped: AtomicBool,
+    /// Set by the first successful bind: peers come and go here, so the
+    /// context's sweeper calls the socket when no task waits on it.
+    bound: AtomicBool,
     /// Set by an explicit close or drop, to tell `Closed` from
     /// `ContextTerminated`.
     closed_here: AtomicBool,
@@ -349,6 +352,7 @@ impl Core {
             closed_here: AtomicBool::new(false),
             endpoints: Mutex::new(Endpoints::default()),
             piped: AtomicBool::new(false),
+            bound: AtomicBool::new(false),
             ctx: ctx.clone(),
         })
     }
@@ -365,6 +369,11 @@ impl Core {
     /// lock, after the libzmq call succeeded).
     pub(crate) fn mark_piped(&self) {
         self.piped.store(true, Ordering::Relaxed);
+    }
+
+    /// Records that the socket has bound: the sweeper calls it from now on.
+    pub(crate) fn mark_bound(&self) {
+        self.bound.store(true, Ordering::Relaxed);
     }
 
     /// Whether the socket has ever bound or connected (read under its lock:
@@ -488,6 +497,17 @@ impl Core {
     /// Reads `ZMQ_EVENTS`; the release wakes the waiters it concerns.
     pub(crate) fn events(&self) -> Result<c_int> {
         self.lock(None).events()
+    }
+
+    /// For the context's sweeper: reads `ZMQ_EVENTS` (which processes the
+    /// socket's commands) of a socket that has bound, unless a task waits
+    /// on it (its wait does that) or it is closed. Like any call, its
+    /// release wakes a waiter that came meanwhile (rule 1).
+    pub(crate) fn sweep(&self) {
+        if !self.bound.load(Ordering::Relaxed) || self.counts().any() || self.is_closed() {
+            return;
+        }
+        let _ = self.events();
     }
 
     /// [`events`](Core::events), with the stamp the read left, if a

@@ -130,6 +130,7 @@ impl Socket {
             raw.bind(&c_endpoint)
                 .map_err(|e| Error::zmq(e, format!("bind {endpoint}")))?;
             self.core.mark_piped();
+            self.core.mark_bound();
             let last = raw
                 .get_bytes(zmq_sys::ZMQ_LAST_ENDPOINT as i32, 1024)
                 .map_err(|e| Error::zmq(e, "get LAST_ENDPOINT"))?;
@@ -137,6 +138,8 @@ impl Socket {
             self.core.endpoints().bound.push(bound.clone());
             Ok(bound)
         })?;
+        // Peers will come and go: see `Context`'s "Idle sockets".
+        self.context().start_sweeper();
         Ok(bound)
     }
 
