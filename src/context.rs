@@ -280,7 +280,9 @@ impl Context {
     }
 
     /// Starts the sweeper thread (see "Idle sockets") unless it runs: at a
-    /// socket's first successful bind. Without a thread (the OS refused
+    /// socket's first successful bind, or when the context makes its own
+    /// ROUTER for inproc connections that wait for a bind (which the
+    /// sweeper calls too, see `Inproc::sweep`). Without a thread (the OS refused
     /// one), idle sockets keep their backlog until their next call, as in
     /// libzmq itself.
     pub(crate) fn start_sweeper(&self) {
@@ -308,9 +310,10 @@ impl Context {
     }
 }
 
-/// The sweeper: every [`SWEEP_INTERVAL`], reads `ZMQ_EVENTS` of each
-/// socket of the context that has bound and that no task waits on
-/// ([`Core::sweep`]), until the context is shut down or gone. It holds the context only while it collects the sockets,
+/// The sweeper: every [`SWEEP_INTERVAL`], reads `ZMQ_EVENTS` of the
+/// context's own ROUTER ([`Inproc::sweep`]) and of each socket of the
+/// context that has bound and that no task waits on ([`Core::sweep`]),
+/// until the context is shut down or gone. It holds the context only while it collects the sockets,
 /// and each socket only for its call.
 fn sweep(context: &Weak<ContextInner>) {
     loop {
@@ -322,6 +325,7 @@ fn sweep(context: &Weak<ContextInner>) {
             if inner.is_shutdown.load(Ordering::Acquire) {
                 return;
             }
+            inner.inproc.sweep();
             let registry = inner.sockets.lock().unwrap_or_else(PoisonError::into_inner);
             registry.sockets.iter().filter_map(Weak::upgrade).collect()
         };

@@ -285,6 +285,9 @@ impl Table {
         // Never lingers: it holds no messages of its own.
         let _ = router.set_int(zmq_sys::ZMQ_LINGER as std::ffi::c_int, 0);
         self.absorber = Some(router);
+        // The pipes it takes end only when it processes their commands:
+        // the sweeper makes it (see `Inproc::sweep`).
+        ctx.start_sweeper();
         Ok(())
     }
 
@@ -387,6 +390,16 @@ fn absorb(router: &RawSocket, endpoint: &str) -> bool {
 }
 
 impl Inproc {
+    /// For the context's sweeper: lets the absorber process its commands.
+    /// The pipes it took from closed connectors end only then, and until
+    /// they do, libzmq cannot destroy those connectors (nor give back their
+    /// slots).
+    pub(crate) fn sweep(&self) {
+        if let Some(router) = &self.lock().absorber {
+            let _ = router.events();
+        }
+    }
+
     /// Resolves the pending connections of `endpoint` now, with the
     /// absorber: for a monitor whose reader connected but which libzmq then
     /// failed to start (nothing will bind there).

@@ -177,6 +177,42 @@ fn run_scenario(name: &str) -> zmq_tokio::Result<()> {
                 drop(open);
                 ctx.terminate().await?;
             }
+            "absorbed-connectors-free-their-slots" => {
+                // A closed connector whose pending connection the context's
+                // own ROUTER took is destroyed only once that ROUTER has
+                // processed the pipe's end: its slot must come back, again
+                // and again, in a context with room for few sockets.
+                let ctx = Context::builder().max_sockets(8).build()?;
+                for round in 0..40 {
+                    let endpoint = format!("inproc://absorbed-{round}");
+                    // Closed sockets free their slot shortly after: wait
+                    // (bounded) for room.
+                    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                    let sub = loop {
+                        match ctx.socket(SocketType::Sub) {
+                            Ok(s) => break s,
+                            Err(e) if std::time::Instant::now() > deadline => {
+                                panic!("round {round}: no slot came back: {e}")
+                            }
+                            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                        }
+                    };
+                    sub.connect(&endpoint)?;
+                    drop(sub);
+                    let publisher = loop {
+                        match ctx.socket(SocketType::Pub) {
+                            Ok(s) => break s,
+                            Err(e) if std::time::Instant::now() > deadline => {
+                                panic!("round {round}: no slot came back: {e}")
+                            }
+                            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                        }
+                    };
+                    publisher.bind(&endpoint)?;
+                    drop(publisher);
+                }
+                ctx.terminate().await?;
+            }
             "stream-over-inproc" => {
                 // Found by tests/fuzz.rs: a two-frame message from an
                 // inproc peer aborts a STREAM socket.
@@ -295,6 +331,7 @@ const SCENARIOS: &[&str] = &[
     "closed-pending-drop",
     "pending-in-a-full-context",
     "monitor-in-a-full-context",
+    "absorbed-connectors-free-their-slots",
 ];
 
 #[test]
