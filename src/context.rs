@@ -30,8 +30,9 @@ use crate::{Error, Result, Socket, SocketType};
 /// its departed peers left behind (about 10 KiB each) until its next call.
 /// So from its first `bind`, a context has a thread of its own that every
 /// 200 ms reads `ZMQ_EVENTS` of each of its sockets that has bound and
-/// that no task waits on, which processes those commands: memory stays
-/// flat however many peers come and go (`tests/idle.rs`). A socket a task
+/// that no task waits on, which processes those commands: memory no
+/// longer grows with every peer that comes and goes (`tests/idle.rs`
+/// measures it). A socket a task
 /// waits on needs no help: the wait itself processes them. The thread
 /// sleeps otherwise, takes each such socket's lock for one call, and ends
 /// within 200 ms of the context's shutdown or drop.
