@@ -14,6 +14,26 @@ use zmq_tokio::{Context, Error, SocketType};
 
 const TEST: &str = "scenarios_do_not_crash";
 
+/// A socket of `kind` once the context has a slot for it: closed sockets
+/// free theirs shortly after their close, on libzmq's reaper thread. Fails
+/// the scenario (naming `round`) if none comes back by `deadline`.
+async fn socket_when_room(
+    ctx: &Context,
+    kind: SocketType,
+    deadline: std::time::Instant,
+    round: usize,
+) -> zmq_tokio::Socket {
+    loop {
+        match ctx.socket(kind) {
+            Ok(socket) => return socket,
+            Err(e) if std::time::Instant::now() > deadline => {
+                panic!("round {round}: no slot came back: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
 fn run_scenario(name: &str) -> zmq_tokio::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -188,26 +208,10 @@ fn run_scenario(name: &str) -> zmq_tokio::Result<()> {
                     // Closed sockets free their slot shortly after: wait
                     // (bounded) for room.
                     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-                    let sub = loop {
-                        match ctx.socket(SocketType::Sub) {
-                            Ok(s) => break s,
-                            Err(e) if std::time::Instant::now() > deadline => {
-                                panic!("round {round}: no slot came back: {e}")
-                            }
-                            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-                        }
-                    };
+                    let sub = socket_when_room(&ctx, SocketType::Sub, deadline, round).await;
                     sub.connect(&endpoint)?;
                     drop(sub);
-                    let publisher = loop {
-                        match ctx.socket(SocketType::Pub) {
-                            Ok(s) => break s,
-                            Err(e) if std::time::Instant::now() > deadline => {
-                                panic!("round {round}: no slot came back: {e}")
-                            }
-                            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-                        }
-                    };
+                    let publisher = socket_when_room(&ctx, SocketType::Pub, deadline, round).await;
                     publisher.bind(&endpoint)?;
                     drop(publisher);
                 }

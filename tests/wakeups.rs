@@ -784,8 +784,10 @@ async fn waiter_beside_drainer(transport: Transport, drainer: Drainer, how: Wait
     // The peer thread sends message `round` 200 µs after each go.
     let (go, gone) = std::sync::mpsc::channel::<u64>();
     // The last round the peer has sent, for the report of a message that
-    // never comes (was it sent at all?).
-    let sent = Arc::new(AtomicU64::new(u64::MAX - 1));
+    // never comes (was it sent at all?). `NOTHING_SENT` until the first
+    // message (round `u64::MAX`, the connection check) has gone.
+    const NOTHING_SENT: u64 = u64::MAX - 1;
+    let sent = Arc::new(AtomicU64::new(NOTHING_SENT));
     let pusher = {
         let sent = Arc::clone(&sent);
         std::thread::spawn(move || {
