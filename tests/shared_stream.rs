@@ -17,6 +17,7 @@ use zmq_tokio::{
     options, Context, Error, Multipart, Socket, SocketSink, SocketStream, SocketType, TrySendError,
 };
 
+#[macro_use]
 mod support;
 use support::{flavour, fresh_endpoint, Transport};
 
@@ -111,26 +112,6 @@ async fn watch(what: &str, flows: &[(&Seen, u64)]) {
             .sum()
     };
     support::watch_progress(what, total, STALL, CASE_BOUND, sum).await
-}
-
-/// Runs an async test body on both runtime flavours.
-macro_rules! on_both_runtimes {
-    ($($name:ident => $body:expr;)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            #[tokio::test(flavor = "current_thread")]
-            async fn current_thread() {
-                $body.await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn multi_thread() {
-                $body.await;
-            }
-        }
-    )*};
 }
 
 #[test]

@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use zmq_tokio::{options, Context, Error, Multipart, Socket, SocketType};
 
+#[macro_use]
 mod support;
 use support::bounded;
 use support::{flavour, fresh_endpoint, Transport};
@@ -684,27 +685,6 @@ async fn sender_beside_failing_receiver(
         thread.join().unwrap();
     }
     reader.join().unwrap();
-}
-
-/// Runs an async test body on both runtime flavours: a module named for
-/// the case with a test per flavour.
-macro_rules! on_both_runtimes {
-    ($($name:ident => $body:expr;)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            #[tokio::test(flavor = "current_thread")]
-            async fn current_thread() {
-                $body.await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn multi_thread() {
-                $body.await;
-            }
-        }
-    )*};
 }
 
 const CASE1_TOTAL: u64 = 20_000;

@@ -89,3 +89,25 @@ pub async fn watch_progress(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// Runs an async test body on both runtime flavours: a module named for
+/// the case with a test per flavour (`#[macro_use] mod support;`).
+#[allow(unused_macros)]
+macro_rules! on_both_runtimes {
+    ($($name:ident => $body:expr;)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "current_thread")]
+            async fn current_thread() {
+                $body.await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn multi_thread() {
+                $body.await;
+            }
+        }
+    )*};
+}
