@@ -75,6 +75,11 @@
 //!   batch the PUB repeats a welcome until every SUB has one. The
 //!   zmq-tokio SUBs `recv()`; in `pub_sub_tcp/16x8/recv_into` they reuse one
 //!   `Multipart`, as the sync SUBs reuse one `zmq::Message`.
+//!   `pub_sub_tcp/16x8/floor` is not zmq-tokio: the `zmq` crate's sockets
+//!   in tasks of the same runtime, each SUB waiting on its `ZMQ_FD` through
+//!   `AsyncFd` with no lock and no budget (`benches/rig/bare.rs`): what a
+//!   receive in a Tokio task costs at least, to read the two figures above
+//!   against.
 //! - `dealers_tcp/1000/{time,memory}`: 1,000 DEALERs on one ROUTER over
 //!   tcp: the time to create and connect them and get one echo each, and
 //!   the VmRSS growth per socket while all are alive; sync: one OS thread
@@ -139,9 +144,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rig::{
-    broker_frames, broker_rig, default_burst, pub_sub_into_rig, pub_sub_rig, push_pull_into_rig,
-    push_pull_rig, quick, req_rep_rig, req_rep_shape_rig, AsyncRig, Payload, Rig, Shape, Side,
-    SyncRig, Transport,
+    broker_frames, broker_rig, default_burst, pub_sub_bare_rig, pub_sub_into_rig, pub_sub_rig,
+    push_pull_into_rig, push_pull_rig, quick, req_rep_rig, req_rep_shape_rig, AsyncRig, Payload,
+    Rig, Shape, Side, SyncRig, Transport,
 };
 
 const KIB64: usize = 64 * 1024;
@@ -420,6 +425,11 @@ fn pub_sub() -> Group {
                 format!("pub_sub_tcp/{size}x{SUBSCRIBERS}/recv_into"),
                 format!("PUB to {SUBSCRIBERS} SUBs tcp {size} B, recv_into"),
                 Box::new(move || pub_sub_into_rig(SUBSCRIBERS, size)),
+            ),
+            Figure::new(
+                format!("pub_sub_tcp/{size}x{SUBSCRIBERS}/floor"),
+                format!("PUB to {SUBSCRIBERS} SUBs, floor: zmq crate in tasks"),
+                Box::new(move || pub_sub_bare_rig(SUBSCRIBERS, size)),
             ),
         ],
     }

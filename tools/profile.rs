@@ -9,7 +9,12 @@
 //! target/release/examples/profile SIDE WORKLOAD COUNT [ENDPOINT]
 //!
 //!   SIDE      async (zmq-tokio, two tasks on a 2-worker runtime; WORKERS=N
-//!             to change) or sync (the zmq crate, two threads)
+//!             to change) or sync (the zmq crate, two threads); for
+//!             pubsub also bare: the zmq crate's sockets in Tokio tasks
+//!             (2 workers), each SUB trying `recv` with DONTWAIT into one
+//!             reused message and waiting on its ZMQ_FD through `AsyncFd`
+//!             when it would block, with no lock and no budget: the least
+//!             a receive in a Tokio task can cost, one task per socket
 //!   WORKLOAD  thr    PUSH -> PULL, COUNT messages of SIZE bytes
 //!             lat    REQ <-> REP, COUNT round trips of SIZE bytes
 //!             proxy  PUSH -> (PULL | proxy | PUSH) -> PULL over inproc,
@@ -29,6 +34,8 @@
 //!   budget (`tokio::task::unconstrained`), to measure what the budget's
 //!   yields cost.
 //!   CURRENT_THREAD=1 runs the async side on a current-thread runtime.
+//!   INTO=1 has async pubsub's SUBs receive with `recv_into` on one reused
+//!   `Multipart`, as the sync and bare SUBs reuse one message.
 //!   CLIENT_IN_MAIN=1 runs async lat's (and tcplat's) client in `block_on`'s own future
 //!   (as `#[tokio::main]` runs `main`), not in a spawned task.
 //! ```
@@ -80,11 +87,11 @@ enum Workload {
 
 fn main() -> ExitCode {
     match parse(std::env::args().skip(1).collect()) {
-        Ok((sync, workload, count, endpoint)) => {
-            let result = if sync {
-                run_sync(workload, count, &endpoint)
-            } else {
-                run_async(workload, count, &endpoint)
+        Ok((side, workload, count, endpoint)) => {
+            let result = match side {
+                Side::Sync => run_sync(workload, count, &endpoint),
+                Side::Async => run_async(workload, count, &endpoint),
+                Side::Bare => run_bare(workload, count, &endpoint),
             };
             match result {
                 Ok(()) => ExitCode::SUCCESS,
@@ -96,23 +103,32 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!(
-                "profile: {e}\nusage: profile async|sync thr|lat|proxy|pubsub|tcplat COUNT [ENDPOINT]"
+                "profile: {e}\nusage: profile async|sync|bare thr|lat|proxy|pubsub|tcplat COUNT [ENDPOINT]"
             );
             ExitCode::from(2)
         }
     }
 }
 
-type Parsed = (bool, Workload, usize, String);
+/// Who runs the workload.
+#[derive(Clone, Copy)]
+enum Side {
+    Async,
+    Sync,
+    Bare,
+}
+
+type Parsed = (Side, Workload, usize, String);
 
 fn parse(args: Vec<String>) -> Result<Parsed, String> {
     let [side, workload, count, rest @ ..] = &args[..] else {
         return Err("expected SIDE, WORKLOAD and COUNT".into());
     };
-    let sync = match side.as_str() {
-        "async" => false,
-        "sync" => true,
-        other => return Err(format!("unknown side {other:?} (async or sync)")),
+    let side = match side.as_str() {
+        "async" => Side::Async,
+        "sync" => Side::Sync,
+        "bare" => Side::Bare,
+        other => return Err(format!("unknown side {other:?} (async, sync or bare)")),
     };
     let workload = match workload.as_str() {
         "thr" => Workload::Thr,
@@ -139,7 +155,10 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
         [endpoint] => endpoint.clone(),
         _ => return Err("too many arguments".into()),
     };
-    Ok((sync, workload, count, endpoint))
+    if matches!(side, Side::Bare) && !matches!(workload, Workload::PubSub) {
+        return Err("the bare side runs pubsub only".into());
+    }
+    Ok((side, workload, count, endpoint))
 }
 
 /// A positive number from the environment variable `name`, if set.
@@ -190,6 +209,7 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
     let payload = payload()?;
     let current = env_flag("CURRENT_THREAD")?;
     let client_in_main = env_flag("CLIENT_IN_MAIN")?;
+    let into = env_flag("INTO")?;
     let rt = if current {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -297,8 +317,16 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
                     receiving.push(spawn_side(unconstrained, async move {
                         let mut got = 0;
                         let mut welcomed = false;
+                        let mut reused = zmq_tokio::Multipart::new();
                         while got < count {
-                            let msg = sub.recv().await?;
+                            let fresh;
+                            let msg = if into {
+                                sub.recv_into(&mut reused).await?;
+                                &reused
+                            } else {
+                                fresh = sub.recv().await?;
+                                &fresh
+                            };
                             if msg[0] == WELCOME[..] {
                                 if !welcomed {
                                     welcomed = true;
@@ -448,6 +476,101 @@ fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), Stri
         }
     };
     other.join().expect("peer thread panicked").map_err(zmq)
+}
+
+/// `pubsub` on the bare side: the zmq crate's PUB in `block_on`, as the
+/// async side's, and each SUB a task of a 2-worker runtime that tries
+/// `recv` with `DONTWAIT` and, when it would block, reads `ZMQ_EVENTS`
+/// and waits for its `ZMQ_FD` through `AsyncFd` until POLLIN shows (one
+/// task per socket, so no lock is needed). What a receive in a Tokio task
+/// costs at least, apart from the crate's own code.
+fn run_bare(_: Workload, count: usize, endpoint: &str) -> Result<(), String> {
+    let zmq = |e: zmq::Error| e.to_string();
+    let payload = payload()?;
+    let workers = env_number("WORKERS")?.map_or(2, NonZeroUsize::get);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    rt.block_on(async move {
+        let ctx = zmq::Context::new();
+        let publisher = ctx.socket(zmq::PUB).map_err(zmq)?;
+        publisher.set_sndhwm(0).map_err(zmq)?;
+        publisher.bind(endpoint).map_err(zmq)?;
+        let bound = publisher
+            .get_last_endpoint()
+            .map_err(zmq)?
+            .map_err(|_| "the bound endpoint is not UTF-8".to_owned())?;
+        let subscribed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut receiving = Vec::new();
+        for _ in 0..subscribers()? {
+            let sub = ctx.socket(zmq::SUB).map_err(zmq)?;
+            sub.set_rcvhwm(0).map_err(zmq)?;
+            sub.set_subscribe(b"").map_err(zmq)?;
+            sub.connect(&bound).map_err(zmq)?;
+            // `new`, not `register`, which is unsafe: libzmq keeps ZMQ_FD
+            // open until the socket closes, and the task below drops `fd`
+            // before `sub` (declared after it).
+            #[allow(deprecated)]
+            let fd = tokio::io::unix::AsyncFd::new(BorrowedZmqFd(sub.get_fd().map_err(zmq)?))
+                .map_err(|e| format!("register ZMQ_FD: {e}"))?;
+            let subscribed = std::sync::Arc::clone(&subscribed);
+            receiving.push(tokio::spawn(async move {
+                let mut msg = zmq::Message::new();
+                let (mut got, mut welcomed) = (0, false);
+                while got < count {
+                    // Inline, not a function taking `&sub`: a zmq::Socket is
+                    // not Sync, so a borrow of it across an await would
+                    // keep the task from being Send.
+                    loop {
+                        match sub.recv(&mut msg, zmq::DONTWAIT) {
+                            Ok(()) => break,
+                            Err(zmq::Error::EAGAIN) => {}
+                            Err(e) => return Err(e.to_string()),
+                        }
+                        // The failed call may have drained the edge the fd
+                        // would show: read ZMQ_EVENTS before each wait.
+                        while !sub.get_events().map_err(zmq)?.contains(zmq::POLLIN) {
+                            let mut guard = fd.readable().await.map_err(|e| e.to_string())?;
+                            guard.clear_ready();
+                        }
+                    }
+                    if msg[..] == WELCOME[..] {
+                        if !welcomed {
+                            welcomed = true;
+                            subscribed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    } else {
+                        got += 1;
+                    }
+                }
+                Ok::<_, String>(())
+            }));
+        }
+        let all = receiving.len();
+        while subscribed.load(std::sync::atomic::Ordering::SeqCst) < all {
+            publisher.send(WELCOME, 0).map_err(zmq)?;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // With SNDHWM 0 a PUB never blocks: the same calls as the sync PUB.
+        for _ in 0..count {
+            publisher.send(&payload[..], 0).map_err(zmq)?;
+        }
+        for sub in receiving {
+            sub.await.expect("subscriber panicked")?;
+        }
+        Ok(())
+    })
+}
+
+/// A SUB's `ZMQ_FD`, owned by libzmq: registering it does not close it.
+struct BorrowedZmqFd(std::os::fd::RawFd);
+
+impl std::os::fd::AsRawFd for BorrowedZmqFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
+    }
 }
 
 /// `tcplat` for Tokio: an echoing task and an asking task on one loopback

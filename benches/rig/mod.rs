@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use zmq_tokio::{options, Context, Message, Multipart, Socket, SocketType};
 
+mod bare;
+
 /// Whether `ZMQ_TOKIO_BENCH_QUICK=1` asks for a smoke run.
 pub(crate) fn quick() -> bool {
     std::env::var("ZMQ_TOKIO_BENCH_QUICK").is_ok_and(|v| v == "1")
@@ -303,6 +305,17 @@ pub(crate) fn pub_sub_rig(side: Side, subscribers: usize, size: usize) -> Box<dy
 pub(crate) fn pub_sub_into_rig(subscribers: usize, size: usize) -> Box<dyn Rig> {
     let payload = Payload::Slice(vec![0x5a; size]);
     Box::new(AsyncRig::pub_sub(subscribers, payload, Role::PullInto))
+}
+
+/// [`pub_sub_rig`] without zmq-tokio: the `zmq` crate's sockets in Tokio
+/// tasks, each SUB waiting on its `ZMQ_FD` itself (`bare.rs`), the least
+/// a receive in a task can cost. A floor to read the zmq-tokio figures
+/// against, not a rival: it is right only while no two tasks share a
+/// socket.
+#[allow(dead_code)]
+pub(crate) fn pub_sub_bare_rig(subscribers: usize, size: usize) -> Box<dyn Rig> {
+    let payload = Payload::Slice(vec![0x5a; size]);
+    Box::new(bare::BareRig::pub_sub(subscribers, payload))
 }
 
 /// The welcome the PUB repeats until every SUB has one, and the message

@@ -1,0 +1,138 @@
+//! The floor of a receive in a Tokio task, for the fan-out: the `zmq`
+//! crate's sockets in tasks of a 2-worker runtime, as zmq-tokio's rig runs
+//! them, with none of zmq-tokio's own code.
+//!
+//! Each SUB tries `recv` with `DONTWAIT` into one reused `zmq::Message`
+//! and, when it would block, reads `ZMQ_EVENTS` and waits on its `ZMQ_FD`
+//! through `AsyncFd` until POLLIN shows. One task per socket, so there is
+//! no lock, no waiter count and no cooperative budget: correct only while
+//! no two tasks share a socket, which is what zmq-tokio adds. The PUB (HWM
+//! 0, so its sends never block) yields every 1,024 messages, as zmq-tokio's
+//! budget makes a sender that never waits yield.
+
+use std::hint::black_box;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tokio::io::unix::AsyncFd;
+
+use super::{runtime, sync_bind, sync_welcome, time_batch, Payload, Rig, Transport};
+
+/// Messages a bare PUB sends between yields: what zmq-tokio's budget lets
+/// a task move at 16 B before it yields (`src/budget.rs`).
+const SENDS_PER_YIELD: u64 = 1024;
+
+/// A socket's `ZMQ_FD`, owned by libzmq: registering it does not close it.
+struct ZmqFd(RawFd);
+
+impl AsRawFd for ZmqFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// The fan-out's floor: a PUB task and `subscribers` SUB tasks.
+pub(crate) struct BareRig {
+    go: Vec<tokio::sync::mpsc::UnboundedSender<u64>>,
+    done: mpsc::Receiver<()>,
+    subscribers: usize,
+    rt: Option<tokio::runtime::Runtime>,
+    _ctx: zmq::Context,
+}
+
+impl BareRig {
+    pub(crate) fn pub_sub(subscribers: usize, payload: Payload) -> BareRig {
+        let ctx = zmq::Context::new();
+        let publisher = ctx.socket(zmq::PUB).unwrap();
+        publisher.set_sndhwm(0).unwrap();
+        let endpoint = sync_bind(&publisher, Transport::Tcp, "bare-pub");
+        let subs: Vec<zmq::Socket> = (0..subscribers)
+            .map(|_| {
+                let sub = ctx.socket(zmq::SUB).unwrap();
+                sub.set_rcvhwm(0).unwrap();
+                sub.set_subscribe(b"").unwrap();
+                sub.connect(&endpoint).unwrap();
+                sub
+            })
+            .collect();
+        sync_welcome(&publisher, &subs);
+        let rt = runtime();
+        let (done_tx, done) = mpsc::channel();
+        let mut go = Vec::new();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        go.push(tx);
+        rt.spawn(async move {
+            let data = payload.as_slice();
+            while let Some(n) = rx.recv().await {
+                for i in 0..n {
+                    publisher.send(data, 0).expect("bare send");
+                    if i % SENDS_PER_YIELD == SENDS_PER_YIELD - 1 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+        });
+        for sub in subs {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+            go.push(tx);
+            let done = done_tx.clone();
+            let guard = rt.enter();
+            // `new`, not `register` (which is unsafe): libzmq keeps ZMQ_FD
+            // open until the socket closes, and the task drops `fd` before
+            // `sub` (declared after it).
+            #[allow(deprecated)]
+            let fd = AsyncFd::new(ZmqFd(sub.get_fd().unwrap())).unwrap();
+            drop(guard);
+            rt.spawn(async move {
+                let mut msg = zmq::Message::new();
+                while let Some(n) = rx.recv().await {
+                    for _ in 0..n {
+                        // In the task's body, not a function taking
+                        // `&sub`: a zmq::Socket is not Sync, so a borrow
+                        // of it across an await would make the task !Send.
+                        loop {
+                            match sub.recv(&mut msg, zmq::DONTWAIT) {
+                                Ok(()) => break,
+                                Err(zmq::Error::EAGAIN) => {}
+                                Err(e) => panic!("bare recv: {e}"),
+                            }
+                            // The failed call may have drained the edge the
+                            // fd would show: read ZMQ_EVENTS before waiting.
+                            while !sub.get_events().unwrap().contains(zmq::POLLIN) {
+                                fd.readable().await.unwrap().clear_ready();
+                            }
+                        }
+                        black_box(&msg);
+                    }
+                    done.send(()).expect("bench thread gone");
+                }
+            });
+        }
+        let rig = BareRig {
+            go,
+            done,
+            subscribers,
+            rt: Some(rt),
+            _ctx: ctx,
+        };
+        rig.run(1); // the connections are up
+        rig
+    }
+}
+
+impl Rig for BareRig {
+    fn run(&self, n: u64) -> Duration {
+        let start = |n| self.go.iter().for_each(|go| go.send(n).expect("side gone"));
+        time_batch(n, start, &self.done, self.subscribers)
+    }
+}
+
+impl Drop for BareRig {
+    fn drop(&mut self) {
+        self.go.clear();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
