@@ -478,12 +478,12 @@ fn plan() -> Vec<Group> {
     use Transport::{Inproc, Tcp};
     vec![
         push_pull(Tcp, 16)
-            .goal(Goal::AtLeast(0.9))
+            .goal(Goal::AtLeast(1.0))
             .with_recv_into(Tcp, 16),
         push_pull(Tcp, 1024).goal(Goal::AtLeast(1.0)),
         push_pull(Tcp, KIB64),
         push_pull(Inproc, 16)
-            .goal(Goal::AtLeast(0.9))
+            .goal(Goal::AtLeast(1.0))
             .with_recv_into(Inproc, 16),
         push_pull(Inproc, 1024),
         push_pull_from_bytes(Tcp).goal(Goal::AtLeast(1.1)),
