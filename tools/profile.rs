@@ -327,12 +327,7 @@ fn run_async(workload: Workload, count: usize, endpoint: &str) -> Result<(), Str
                                 fresh = sub.recv().await?;
                                 &fresh
                             };
-                            if msg[0] == WELCOME[..] {
-                                if !welcomed {
-                                    welcomed = true;
-                                    subscribed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                                }
-                            } else {
+                            if is_payload(&msg[0][..], &mut welcomed, &subscribed) {
                                 got += 1;
                             }
                         }
@@ -370,32 +365,17 @@ fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), Stri
         // Run without libzmq above.
         Workload::TcpLat => return Ok(()),
         Workload::PubSub => {
-            let publisher = ctx.socket(zmq::PUB).map_err(zmq)?;
-            publisher.set_sndhwm(0).map_err(zmq)?;
-            publisher.bind(endpoint).map_err(zmq)?;
-            let bound = publisher
-                .get_last_endpoint()
-                .map_err(zmq)?
-                .map_err(|_| "the bound endpoint is not UTF-8".to_owned())?;
+            let (publisher, subs) = zmq_pub_sub(&ctx, endpoint)?;
             let subscribed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let mut receiving = Vec::new();
-            for _ in 0..subscribers()? {
-                let sub = ctx.socket(zmq::SUB).map_err(zmq)?;
-                sub.set_rcvhwm(0).map_err(zmq)?;
-                sub.set_subscribe(b"").map_err(zmq)?;
-                sub.connect(&bound).map_err(zmq)?;
+            for sub in subs {
                 let subscribed = std::sync::Arc::clone(&subscribed);
                 receiving.push(std::thread::spawn(move || -> zmq::Result<()> {
                     let mut msg = zmq::Message::new();
                     let (mut got, mut welcomed) = (0, false);
                     while got < count {
                         sub.recv(&mut msg, 0)?;
-                        if msg[..] == WELCOME[..] {
-                            if !welcomed {
-                                welcomed = true;
-                                subscribed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            }
-                        } else {
+                        if is_payload(&msg[..], &mut welcomed, &subscribed) {
                             got += 1;
                         }
                     }
@@ -495,20 +475,10 @@ fn run_bare(_: Workload, count: usize, endpoint: &str) -> Result<(), String> {
         .map_err(|e| format!("runtime: {e}"))?;
     rt.block_on(async move {
         let ctx = zmq::Context::new();
-        let publisher = ctx.socket(zmq::PUB).map_err(zmq)?;
-        publisher.set_sndhwm(0).map_err(zmq)?;
-        publisher.bind(endpoint).map_err(zmq)?;
-        let bound = publisher
-            .get_last_endpoint()
-            .map_err(zmq)?
-            .map_err(|_| "the bound endpoint is not UTF-8".to_owned())?;
+        let (publisher, subs) = zmq_pub_sub(&ctx, endpoint)?;
         let subscribed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut receiving = Vec::new();
-        for _ in 0..subscribers()? {
-            let sub = ctx.socket(zmq::SUB).map_err(zmq)?;
-            sub.set_rcvhwm(0).map_err(zmq)?;
-            sub.set_subscribe(b"").map_err(zmq)?;
-            sub.connect(&bound).map_err(zmq)?;
+        for sub in subs {
             // `new`, not `register`, which is unsafe: libzmq keeps ZMQ_FD
             // open until the socket closes, and the task below drops `fd`
             // before `sub` (declared after it).
@@ -536,12 +506,7 @@ fn run_bare(_: Workload, count: usize, endpoint: &str) -> Result<(), String> {
                             guard.clear_ready();
                         }
                     }
-                    if msg[..] == WELCOME[..] {
-                        if !welcomed {
-                            welcomed = true;
-                            subscribed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        }
-                    } else {
+                    if is_payload(&msg[..], &mut welcomed, &subscribed) {
                         got += 1;
                     }
                 }
@@ -562,6 +527,50 @@ fn run_bare(_: Workload, count: usize, endpoint: &str) -> Result<(), String> {
         }
         Ok(())
     })
+}
+
+/// A SUB's bookkeeping in `pubsub`: whether `frame` is a message to count;
+/// the first welcome a SUB gets counts that SUB as subscribed.
+fn is_payload(
+    frame: &[u8],
+    welcomed: &mut bool,
+    subscribed: &std::sync::atomic::AtomicUsize,
+) -> bool {
+    if frame != WELCOME {
+        return true;
+    }
+    if !*welcomed {
+        *welcomed = true;
+        subscribed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    false
+}
+
+/// `pubsub`'s sockets for the `zmq` crate (the sync and bare sides): a PUB
+/// bound at `endpoint` and `SUBS` SUBs connected to it, HWM 0, subscribed
+/// to everything.
+fn zmq_pub_sub(
+    ctx: &zmq::Context,
+    endpoint: &str,
+) -> Result<(zmq::Socket, Vec<zmq::Socket>), String> {
+    let zmq = |e: zmq::Error| e.to_string();
+    let publisher = ctx.socket(zmq::PUB).map_err(zmq)?;
+    publisher.set_sndhwm(0).map_err(zmq)?;
+    publisher.bind(endpoint).map_err(zmq)?;
+    let bound = publisher
+        .get_last_endpoint()
+        .map_err(zmq)?
+        .map_err(|_| "the bound endpoint is not UTF-8".to_owned())?;
+    let subs = (0..subscribers()?)
+        .map(|_| {
+            let sub = ctx.socket(zmq::SUB).map_err(zmq)?;
+            sub.set_rcvhwm(0).map_err(zmq)?;
+            sub.set_subscribe(b"").map_err(zmq)?;
+            sub.connect(&bound).map_err(zmq)?;
+            Ok(sub)
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((publisher, subs))
 }
 
 /// A SUB's `ZMQ_FD`, owned by libzmq: registering it does not close it.

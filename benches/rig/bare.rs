@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 
-use super::{runtime, sync_bind, sync_welcome, time_batch, Payload, Rig, Transport};
+use super::{runtime, sync_pub_sub_sockets, time_batch, Payload, Rig};
 
 /// Messages a bare PUB sends between yields: what zmq-tokio's budget lets
 /// a task move at 16 B before it yields (`src/budget.rs`).
@@ -43,20 +43,7 @@ pub(crate) struct BareRig {
 
 impl BareRig {
     pub(crate) fn pub_sub(subscribers: usize, payload: Payload) -> BareRig {
-        let ctx = zmq::Context::new();
-        let publisher = ctx.socket(zmq::PUB).unwrap();
-        publisher.set_sndhwm(0).unwrap();
-        let endpoint = sync_bind(&publisher, Transport::Tcp, "bare-pub");
-        let subs: Vec<zmq::Socket> = (0..subscribers)
-            .map(|_| {
-                let sub = ctx.socket(zmq::SUB).unwrap();
-                sub.set_rcvhwm(0).unwrap();
-                sub.set_subscribe(b"").unwrap();
-                sub.connect(&endpoint).unwrap();
-                sub
-            })
-            .collect();
-        sync_welcome(&publisher, &subs);
+        let (ctx, publisher, subs) = sync_pub_sub_sockets(subscribers, "bare-pub");
         let rt = runtime();
         let (done_tx, done) = mpsc::channel();
         let mut go = Vec::new();

@@ -442,20 +442,7 @@ impl SyncRig {
 
     /// [`pub_sub_rig`]'s sync side: one thread per socket.
     fn pub_sub(subscribers: usize, payload: Payload) -> SyncRig {
-        let ctx = zmq::Context::new();
-        let publisher = ctx.socket(zmq::PUB).unwrap();
-        publisher.set_sndhwm(0).unwrap();
-        let endpoint = sync_bind(&publisher, Transport::Tcp, "sync-pub");
-        let subs: Vec<zmq::Socket> = (0..subscribers)
-            .map(|_| {
-                let sub = ctx.socket(zmq::SUB).unwrap();
-                sub.set_rcvhwm(0).unwrap();
-                sub.set_subscribe(b"").unwrap();
-                sub.connect(&endpoint).unwrap();
-                sub
-            })
-            .collect();
-        sync_welcome(&publisher, &subs);
+        let (ctx, publisher, subs) = sync_pub_sub_sockets(subscribers, "sync-pub");
         let mut sides = vec![(publisher, Role::Push(payload))];
         sides.extend(subs.into_iter().map(|sub| (sub, Role::Pull)));
         SyncRig::spawn(ctx, sides)
@@ -487,6 +474,30 @@ impl SyncRig {
         rig.run(1); // the connection is up
         rig
     }
+}
+
+/// A new context with a PUB and `subscribers` SUBs of the `zmq` crate
+/// over tcp (HWM 0, subscribed to everything), welcomed: every SUB is
+/// connected and its queue empty.
+fn sync_pub_sub_sockets(
+    subscribers: usize,
+    tag: &str,
+) -> (zmq::Context, zmq::Socket, Vec<zmq::Socket>) {
+    let ctx = zmq::Context::new();
+    let publisher = ctx.socket(zmq::PUB).unwrap();
+    publisher.set_sndhwm(0).unwrap();
+    let endpoint = sync_bind(&publisher, Transport::Tcp, tag);
+    let subs: Vec<zmq::Socket> = (0..subscribers)
+        .map(|_| {
+            let sub = ctx.socket(zmq::SUB).unwrap();
+            sub.set_rcvhwm(0).unwrap();
+            sub.set_subscribe(b"").unwrap();
+            sub.connect(&endpoint).unwrap();
+            sub
+        })
+        .collect();
+    sync_welcome(&publisher, &subs);
+    (ctx, publisher, subs)
 }
 
 /// Publishes [`WELCOME`] until every SUB has received one (so all are
