@@ -534,12 +534,28 @@ impl Socket {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn recv(&self) -> Result<Multipart> {
+    pub fn recv(&self) -> impl Future<Output = Result<Multipart>> + Send + '_ {
         // Received in place, where the future keeps it: no move follows
         // libzmq's writes until the message is handed out.
-        let mut msg = Multipart::new();
-        self.recv_into(&mut msg).await?;
-        Ok(msg)
+        fn attempt(core: &Core, msg: &mut Multipart, _: bool) -> Result<Attempt<()>> {
+            Ok(match core.recv_into(msg)? {
+                Received::Message { bytes } => Attempt::Done { value: (), bytes },
+                Received::Nothing(stamp) => Attempt::WouldBlock(stamp),
+            })
+        }
+        wait::TryFirst::new(
+            &self.core,
+            Multipart::new(),
+            attempt,
+            move |mut msg: Multipart, since| async move {
+                self.core
+                    .run_after_wait(Want::Recv, since, |core, waited| {
+                        attempt(core, &mut msg, waited)
+                    })
+                    .await?;
+                Ok(msg)
+            },
+        )
     }
 
     /// Receives a whole message into `msg`, reusing its frames: what `msg`
