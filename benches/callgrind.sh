@@ -7,12 +7,14 @@
 #   bash benches/callgrind.sh sync thr             # the zmq crate, the same
 #   bash benches/callgrind.sh async proxy          # through zmq_tokio::proxy
 #   N=20000 bash benches/callgrind.sh async lat 'tcp://127.0.0.1:*'
+#   N=20000 INTO=1 bash benches/callgrind.sh async pubsub 'tcp://127.0.0.1:*'
+#   N=20000 bash benches/callgrind.sh bare pubsub 'tcp://127.0.0.1:*'   # the zmq crate in tasks
 #
 # Counts are deterministic up to how valgrind interleaves the threads
 # (within a few percent between runs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-[ $# -ge 2 ] || { echo "usage: bash benches/callgrind.sh async|sync thr|lat|proxy [ENDPOINT]" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: bash benches/callgrind.sh async|sync|bare thr|lat|proxy|pubsub|tcplat [ENDPOINT]" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is not installed" >&2; exit 1; }
 n=${N:-50000}
 cargo build --release --example profile >&2
