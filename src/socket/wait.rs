@@ -122,6 +122,20 @@ impl Core {
         self.run_op(Op::new(want), attempt).await
     }
 
+    /// [`run`](Core::run) for an operation whose first attempt would have
+    /// blocked, leaving `since`: waits, then runs the loop from there.
+    pub(crate) async fn run_after_wait<T>(
+        &self,
+        want: Want,
+        since: Option<Stamp>,
+        attempt: impl FnMut(&Core, bool) -> Result<Attempt<T>>,
+    ) -> Result<T> {
+        let mut op = Op::new(want);
+        let deadline = op.waits(self);
+        self.wait_until(want, deadline, since).await?;
+        self.run_op(op, attempt).await
+    }
+
     /// [`run`](Core::run) from `op`'s state.
     #[inline]
     async fn run_op<T>(
@@ -145,22 +159,6 @@ impl Core {
                 }
             }
         }
-    }
-}
-
-impl Core {
-    /// [`run`](Core::run) for an operation whose first attempt would have
-    /// blocked, leaving `since`: waits, then runs the loop from there.
-    pub(crate) async fn run_after_wait<T>(
-        &self,
-        want: Want,
-        since: Option<Stamp>,
-        attempt: impl FnMut(&Core, bool) -> Result<Attempt<T>>,
-    ) -> Result<T> {
-        let mut op = Op::new(want);
-        let deadline = op.waits(self);
-        self.wait_until(want, deadline, since).await?;
-        self.run_op(op, attempt).await
     }
 }
 
