@@ -79,7 +79,9 @@
 //!   in tasks of the same runtime, each SUB waiting on its `ZMQ_FD` through
 //!   `AsyncFd` with no lock and no budget (`benches/rig/bare.rs`): what a
 //!   receive in a Tokio task costs at least, to read the two figures above
-//!   against.
+//!   against. `pub_sub_tcp/16x8/floor_fresh` is the same with a new
+//!   `zmq::Message` per receive, the floor of `recv()`, which hands out a
+//!   new message each time.
 //! - `dealers_tcp/1000/{time,memory}`: 1,000 DEALERs on one ROUTER over
 //!   tcp: the time to create and connect them and get one echo each, and
 //!   the VmRSS growth per socket while all are alive; sync: one OS thread
@@ -429,7 +431,12 @@ fn pub_sub() -> Group {
             Figure::new(
                 format!("pub_sub_tcp/{size}x{SUBSCRIBERS}/floor"),
                 format!("PUB to {SUBSCRIBERS} SUBs, floor: zmq crate in tasks"),
-                Box::new(move || pub_sub_bare_rig(SUBSCRIBERS, size)),
+                Box::new(move || pub_sub_bare_rig(SUBSCRIBERS, size, false)),
+            ),
+            Figure::new(
+                format!("pub_sub_tcp/{size}x{SUBSCRIBERS}/floor_fresh"),
+                format!("PUB to {SUBSCRIBERS} SUBs, floor, a new message each"),
+                Box::new(move || pub_sub_bare_rig(SUBSCRIBERS, size, true)),
             ),
         ],
     }

@@ -9,6 +9,11 @@
 //! no two tasks share a socket, which is what zmq-tokio adds. The PUB (HWM
 //! 0, so its sends never block) yields every 1,024 messages, as zmq-tokio's
 //! budget makes a sender that never waits yield.
+//!
+//! With `fresh`, each SUB receives into a new `zmq::Message` every time
+//! and drops the one before (a `zmq_msg_init` and a `zmq_msg_close` per
+//! message, as `recv_msg` does): the floor of an API that hands out an
+//! owned message per receive, as zmq-tokio's `recv()` does.
 
 use std::hint::black_box;
 use std::os::fd::{AsRawFd, RawFd};
@@ -42,7 +47,7 @@ pub(crate) struct BareRig {
 }
 
 impl BareRig {
-    pub(crate) fn pub_sub(subscribers: usize, payload: Payload) -> BareRig {
+    pub(crate) fn pub_sub(subscribers: usize, payload: Payload, fresh: bool) -> BareRig {
         let (ctx, publisher, subs) = sync_pub_sub_sockets(subscribers, "bare-pub");
         let rt = runtime();
         let (done_tx, done) = mpsc::channel();
@@ -75,6 +80,9 @@ impl BareRig {
                 let mut msg = zmq::Message::new();
                 while let Some(n) = rx.recv().await {
                     for _ in 0..n {
+                        if fresh {
+                            msg = zmq::Message::new();
+                        }
                         // In the task's body, not a function taking
                         // `&sub`: a zmq::Socket is not Sync, so a borrow
                         // of it across an await would make the task !Send.

@@ -312,10 +312,12 @@ pub(crate) fn pub_sub_into_rig(subscribers: usize, size: usize) -> Box<dyn Rig> 
 /// a receive in a task can cost. A floor to read the zmq-tokio figures
 /// against, not a rival: it is right only while no two tasks share a
 /// socket.
+/// With `fresh`, each SUB receives into a new message every time, as
+/// zmq-tokio's `recv()` hands out a new one.
 #[allow(dead_code)]
-pub(crate) fn pub_sub_bare_rig(subscribers: usize, size: usize) -> Box<dyn Rig> {
+pub(crate) fn pub_sub_bare_rig(subscribers: usize, size: usize, fresh: bool) -> Box<dyn Rig> {
     let payload = Payload::Slice(vec![0x5a; size]);
-    Box::new(bare::BareRig::pub_sub(subscribers, payload))
+    Box::new(bare::BareRig::pub_sub(subscribers, payload, fresh))
 }
 
 /// The welcome the PUB repeats until every SUB has one, and the message
