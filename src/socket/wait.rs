@@ -4,10 +4,10 @@
 //! loop: [`Core::run`] in async methods, [`poll_op`] in poll-based impls.
 //! `recv` makes its first attempt in a [`TryFirst`], a generic future that
 //! the compiler inlines into the awaiting task (a receive that finds a
-//! message costs 40 to 60 instructions less so, by callgrind), and runs the same loop
-//! from its first wait on ([`Core::run_after_wait`]). The proxy, which
-//! waits on two sockets at once, makes the same attempts and waits through
-//! the same [`Core::wait`].
+//! message costs 40 to 60 instructions less so, by callgrind), and runs
+//! the same loop from its first wait on ([`Core::run_after_wait`]). The
+//! proxy, which waits on two sockets at once, makes the same attempts and
+//! waits through the same [`Core::wait`].
 //!
 //! The rules the waits follow, and why they lose no wakeup, are at the top
 //! of `core.rs`.
