@@ -537,20 +537,14 @@ impl Socket {
     pub fn recv(&self) -> impl Future<Output = Result<Multipart>> + Send + '_ {
         // Received in place, where the future keeps it: no move follows
         // libzmq's writes until the message is handed out.
-        fn attempt(core: &Core, msg: &mut Multipart, _: bool) -> Result<Attempt<()>> {
-            Ok(match core.recv_into(msg)? {
-                Received::Message { bytes } => Attempt::Done { value: (), bytes },
-                Received::Nothing(stamp) => Attempt::WouldBlock(stamp),
-            })
-        }
         wait::TryFirst::new(
             &self.core,
             Multipart::new(),
-            attempt,
+            recv_attempt,
             move |mut msg: Multipart, since| async move {
                 self.core
                     .run_after_wait(Want::Recv, since, |core, waited| {
-                        attempt(core, &mut msg, waited)
+                        recv_attempt(core, &mut msg, waited)
                     })
                     .await?;
                 Ok(msg)
@@ -599,10 +593,7 @@ impl Socket {
     /// after an error.
     pub async fn recv_into(&self, msg: &mut Multipart) -> Result<()> {
         self.core
-            .run(Want::Recv, |core, _| match core.recv_into(msg)? {
-                Received::Message { bytes } => Ok(Attempt::Done { value: (), bytes }),
-                Received::Nothing(stamp) => Ok(Attempt::WouldBlock(stamp)),
-            })
+            .run(Want::Recv, |core, waited| recv_attempt(core, msg, waited))
             .await
     }
 
@@ -873,6 +864,16 @@ pub struct Endpoints {
 /// The endpoint for libzmq (validated endpoints have no NUL byte).
 fn c_endpoint(endpoint: &str) -> Result<std::ffi::CString> {
     raw::c_string(endpoint).map_err(|_| Error::invalid_endpoint(endpoint, "contains a NUL byte"))
+}
+
+/// One attempt of `recv` and `recv_into`: a whole message into `msg`, or
+/// the stamp to wait with (`waited` does not matter to a receive).
+#[inline]
+fn recv_attempt(core: &Core, msg: &mut Multipart, _waited: bool) -> Result<Attempt<()>> {
+    Ok(match core.recv_into(msg)? {
+        Received::Message { bytes } => Attempt::Done { value: (), bytes },
+        Received::Nothing(stamp) => Attempt::WouldBlock(stamp),
+    })
 }
 
 fn single_frame(msg: Multipart) -> Result<crate::Message> {
