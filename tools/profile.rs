@@ -91,7 +91,7 @@ fn main() -> ExitCode {
             let result = match side {
                 Side::Sync => run_sync(workload, count, &endpoint),
                 Side::Async => run_async(workload, count, &endpoint),
-                Side::Bare => run_bare(workload, count, &endpoint),
+                Side::Bare => run_bare(count, &endpoint),
             };
             match result {
                 Ok(()) => ExitCode::SUCCESS,
@@ -464,7 +464,7 @@ fn run_sync(workload: Workload, count: usize, endpoint: &str) -> Result<(), Stri
 /// and waits for its `ZMQ_FD` through `AsyncFd` until POLLIN shows (one
 /// task per socket, so no lock is needed). What a receive in a Tokio task
 /// costs at least, apart from the crate's own code.
-fn run_bare(_: Workload, count: usize, endpoint: &str) -> Result<(), String> {
+fn run_bare(count: usize, endpoint: &str) -> Result<(), String> {
     let zmq = |e: zmq::Error| e.to_string();
     let payload = payload()?;
     let workers = env_number("WORKERS")?.map_or(2, NonZeroUsize::get);

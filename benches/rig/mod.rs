@@ -311,9 +311,8 @@ pub(crate) fn pub_sub_into_rig(subscribers: usize, size: usize) -> Box<dyn Rig> 
 /// tasks, each SUB waiting on its `ZMQ_FD` itself (`bare.rs`), the least
 /// a receive in a task can cost. A floor to read the zmq-tokio figures
 /// against, not a rival: it is right only while no two tasks share a
-/// socket.
-/// With `fresh`, each SUB receives into a new message every time, as
-/// zmq-tokio's `recv()` hands out a new one.
+/// socket. With `fresh`, each SUB receives into a new message every time,
+/// as zmq-tokio's `recv()` hands out a new one.
 #[allow(dead_code)]
 pub(crate) fn pub_sub_bare_rig(subscribers: usize, size: usize, fresh: bool) -> Box<dyn Rig> {
     let payload = Payload::Slice(vec![0x5a; size]);
