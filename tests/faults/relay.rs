@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -27,6 +28,8 @@ pub(crate) struct Relay {
     /// Bumped to drop every open connection; the flag says with an RST
     /// (else a FIN).
     resets: watch::Sender<(u64, bool)>,
+    /// Connections being relayed now.
+    open: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -42,6 +45,8 @@ impl Relay {
         let addr = listener.local_addr().expect("relay address");
         let (mode, mode_rx) = watch::channel(Mode::Forward);
         let (resets, resets_rx) = watch::channel((0u64, true));
+        let open = Arc::new(AtomicUsize::new(0));
+        let counted = open.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -49,11 +54,15 @@ impl Relay {
                 };
                 let mode = mode_rx.clone();
                 let resets = resets_rx.clone();
+                // Counted from the accept, so that a connection is never
+                // missed while its upstream side is being made.
+                counted.fetch_add(1, Ordering::SeqCst);
+                let counted = counted.clone();
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    pipe(client, server, mode, resets).await;
+                    if let Ok(server) = TcpStream::connect(upstream).await {
+                        pipe(client, server, mode, resets).await;
+                    }
+                    counted.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -61,6 +70,7 @@ impl Relay {
             addr,
             mode,
             resets,
+            open,
             task,
         }
     }
@@ -72,6 +82,12 @@ impl Relay {
 
     pub(crate) fn set_mode(&self, mode: Mode) {
         self.mode.send_replace(mode);
+    }
+
+    /// How many connections the relay is forwarding now (both of a
+    /// connection's sockets are closed once it is no longer counted).
+    pub(crate) fn open_connections(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
     }
 
     /// Resets every connection open now (RST to both sides).
