@@ -406,6 +406,16 @@ options! {
     /// How long, in milliseconds, unsent messages linger after close (-1:
     /// forever, 0: drop at once). This crate's default is
     /// [`DEFAULT_LINGER_MS`](crate::DEFAULT_LINGER_MS).
+    ///
+    /// **0 on a sender of multipart messages over `tcp://` or `ipc://`**:
+    /// close it before its peer goes away, not at the same moment. libzmq
+    /// 4.3 aborts the process (`session_base.cpp:260`, libzmq #3442,
+    /// unfixed upstream) when the connection fails in the instant after the
+    /// close has dropped a message that libzmq had half written to it. A
+    /// peer closing at the same time is such a failure. No call can be
+    /// refused to prevent it, since it is the network's timing that decides;
+    /// the same instant comes when a longer `LINGER` runs out with a message
+    /// half written.
     LINGER: i32 = ZMQ_LINGER, rw;
     /// Initial reconnection interval in milliseconds (-1: never reconnect;
     /// default 100).

@@ -5,6 +5,11 @@
 //! bare libzmq through the `zmq` crate, to show that the guard is what
 //! keeps the process alive: that run is reported, not asserted, since a
 //! fixed libzmq would survive it.
+//!
+//! The last test is a crash no call can be refused against, since a
+//! connection's timing decides it (libzmq #3442): it reports the crash,
+//! bare and through the crate, and asserts that the order of closing the
+//! crate's docs advise avoids it.
 
 mod child;
 
@@ -227,4 +232,177 @@ fn router_raw_on_rep_does_not_crash() {
         router_raw_bare,
         router_raw_guarded,
     );
+}
+
+/// How long each child of the LINGER test races.
+const RACE_FOR: Duration = Duration::from_secs(5);
+
+/// Kernel buffers of the LINGER test's sockets: small, so that a few
+/// messages back the connection up.
+const BUFFER: i32 = 16 * 1024;
+
+/// The three frames the LINGER test sends: a long middle frame, so that
+/// libzmq's engine often stops (its 8 KiB batch full) between two frames
+/// of a message.
+fn three_frames() -> [Vec<u8>; 3] {
+    [b"seq".to_vec(), vec![7u8; 3000], b"end".to_vec()]
+}
+
+/// libzmq #3442 (unfixed upstream), which no call can be refused against:
+/// a PUSH closed with `LINGER` 0 while its engine has written part of a
+/// multipart message to the connection drops the rest of it, and if the
+/// connection fails before the session has ended (here: its PULL peer
+/// closes at the same moment), `session_base_t::clean_pipes` asserts that
+/// the rest can still be read, and aborts (`Resource temporarily
+/// unavailable (session_base.cpp:260)`). The bare run closes both at once,
+/// round after round, until it aborts or [`RACE_FOR`] has passed.
+fn linger_bare() {
+    let ctx = zmq::Context::new();
+    ctx.set_io_threads(2).unwrap();
+    let started = std::time::Instant::now();
+    let mut rounds = 0u32;
+    while started.elapsed() < RACE_FOR {
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.set_linger(0).unwrap();
+        pull.set_rcvhwm(10).unwrap();
+        pull.set_rcvbuf(BUFFER).unwrap();
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        push.set_linger(0).unwrap();
+        push.set_sndhwm(10).unwrap();
+        push.set_sndbuf(BUFFER).unwrap();
+        push.connect(&endpoint).unwrap();
+        push.send_multipart(three_frames(), 0).unwrap();
+        pull.recv_multipart(0).unwrap();
+        // Until the connection is backed up: no room for 5 ms.
+        let mut last_sent = std::time::Instant::now();
+        while last_sent.elapsed() < Duration::from_millis(5) {
+            match push.send_multipart(three_frames(), zmq::DONTWAIT) {
+                Ok(()) => last_sent = std::time::Instant::now(),
+                Err(zmq::Error::EAGAIN) => std::thread::sleep(Duration::from_micros(200)),
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        let together = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let peer = {
+            let together = together.clone();
+            std::thread::spawn(move || {
+                together.wait();
+                drop(pull);
+            })
+        };
+        together.wait();
+        drop(push);
+        peer.join().unwrap();
+        rounds += 1;
+    }
+    println!("{rounds} rounds without an abort");
+}
+
+/// The same through the crate: with `together`, both close at once, as in
+/// the bare run; else in the order its docs advise (`options::LINGER`): the
+/// PUSH closes first, and the PULL, draining what arrives, closes once the
+/// PUSH's connection is gone.
+fn linger_crate(together: bool) {
+    current_thread().block_on(async {
+        let ctx = Context::builder().io_threads(2).build().unwrap();
+        let started = std::time::Instant::now();
+        let mut rounds = 0u32;
+        while started.elapsed() < RACE_FOR {
+            let pull = ctx.socket(SocketType::Pull).unwrap();
+            pull.set(options::LINGER, 0).unwrap();
+            pull.set(options::RCVHWM, 10).unwrap();
+            pull.set(options::RCVBUF, BUFFER).unwrap();
+            let mut monitor = pull.monitor(zmq_tokio::EventMask::DISCONNECTED).unwrap();
+            let endpoint = pull.bind("tcp://127.0.0.1:*").unwrap();
+            let push = ctx.socket(SocketType::Push).unwrap();
+            push.set(options::LINGER, 0).unwrap();
+            push.set(options::SNDHWM, 10).unwrap();
+            push.set(options::SNDBUF, BUFFER).unwrap();
+            push.connect(&endpoint).unwrap();
+            push.send(three_frames()).await.unwrap();
+            pull.recv().await.unwrap();
+            let mut last_sent = std::time::Instant::now();
+            while last_sent.elapsed() < Duration::from_millis(5) {
+                match push.try_send(three_frames()) {
+                    Ok(()) => last_sent = std::time::Instant::now(),
+                    Err(zmq_tokio::TrySendError::Full(_)) => {
+                        tokio::time::sleep(Duration::from_micros(200)).await
+                    }
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+            if together {
+                let both = std::sync::Arc::new(std::sync::Barrier::new(2));
+                let peer = {
+                    let both = both.clone();
+                    std::thread::spawn(move || {
+                        both.wait();
+                        pull.close();
+                    })
+                };
+                both.wait();
+                push.close();
+                peer.join().unwrap();
+                rounds += 1;
+                continue;
+            }
+            push.close();
+            let gone = async {
+                loop {
+                    tokio::select! {
+                        event = monitor.next_event() => {
+                            let event = event.expect("monitor ended").unwrap();
+                            if event.event == zmq_tokio::Event::Disconnected {
+                                return;
+                            }
+                        }
+                        msg = pull.recv() => {
+                            assert_eq!(msg.unwrap().len(), 3, "a torn message");
+                        }
+                    }
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(10), gone)
+                .await
+                .expect("the PUSH's connection still open 10 s after its close");
+            drop(pull);
+            rounds += 1;
+        }
+        println!("{rounds} rounds, 0 aborts");
+    });
+}
+
+#[test]
+fn a_multipart_sender_closed_before_its_peer_does_not_crash() {
+    const TEST: &str = "a_multipart_sender_closed_before_its_peer_does_not_crash";
+    match child::scenario().as_deref() {
+        Some("bare") => return linger_bare(),
+        Some("together") => return linger_crate(true),
+        Some("ordered") => return linger_crate(false),
+        Some(other) => panic!("unknown scenario {other}"),
+        None => {}
+    }
+    let what = "a LINGER 0 PUSH closed while its connection is backed up";
+    // The child's own line, without the test harness's.
+    let rounds = |out: &child::Outcome| {
+        let line = out.stdout.lines().find(|l| l.contains("rounds"));
+        line.map(|l| l.rsplit("... ").next().unwrap_or(l).to_string())
+            .unwrap_or_default()
+    };
+    for (scenario, how) in [
+        ("bare", "its peer closing at the same moment, bare libzmq"),
+        ("together", "the same through zmq-tokio"),
+    ] {
+        let out = child::run(child::command(TEST, scenario), Duration::from_secs(60));
+        println!("{what}, {how}: {} {}", out.describe(), rounds(&out));
+    }
+    let ordered = child::run(child::command(TEST, "ordered"), Duration::from_secs(60));
+    println!(
+        "{what}, its peer closing after it, through zmq-tokio: {} {}",
+        ordered.describe(),
+        rounds(&ordered)
+    );
+    ordered.assert_success(what);
 }
