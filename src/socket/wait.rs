@@ -210,15 +210,11 @@ where
         }
         // Before the attempt, so that yielding cannot lose anything.
         let budget = ready!(poll_budget(cx));
-        let Some(value) = this.value.as_mut() else {
+        // Taken whatever the outcome: done, failed, or handed to `slow`.
+        let Some(mut value) = this.value.take() else {
             panic!("a zmq-tokio operation polled after it completed");
         };
-        let attempt = (this.attempt)(this.core, value, false);
-        // Taken whatever the outcome: done, failed, or handed to `slow`.
-        let Some(value) = this.value.take() else {
-            unreachable!("checked above")
-        };
-        match attempt {
+        match (this.attempt)(this.core, &mut value, false) {
             Ok(Attempt::Done { bytes, .. }) => {
                 budget.made_progress(bytes);
                 Poll::Ready(Ok(value))
