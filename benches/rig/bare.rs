@@ -18,11 +18,10 @@
 use std::hint::black_box;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::mpsc;
-use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 
-use super::{runtime, sync_pub_sub_sockets, time_batch, Payload, Rig};
+use super::{runtime, sync_pub_sub_sockets, AsyncRig, Payload, Rig};
 
 /// Messages a bare PUB sends between yields: what zmq-tokio's budget lets
 /// a task move at 16 B before it yields (`src/budget.rs`).
@@ -37,97 +36,73 @@ impl AsRawFd for ZmqFd {
     }
 }
 
-/// The fan-out's floor: a PUB task and `subscribers` SUB tasks.
-pub(crate) struct BareRig {
-    go: Vec<tokio::sync::mpsc::UnboundedSender<u64>>,
-    done: mpsc::Receiver<()>,
-    subscribers: usize,
-    rt: Option<tokio::runtime::Runtime>,
-    _ctx: zmq::Context,
-}
-
-impl BareRig {
-    pub(crate) fn pub_sub(subscribers: usize, payload: Payload, fresh: bool) -> BareRig {
-        let (ctx, publisher, subs) = sync_pub_sub_sockets(subscribers, "bare-pub");
-        let rt = runtime();
-        let (done_tx, done) = mpsc::channel();
-        let mut go = Vec::new();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-        go.push(tx);
-        rt.spawn(async move {
-            let data = payload.as_slice();
-            while let Some(n) = rx.recv().await {
-                for i in 0..n {
-                    publisher.send(data, 0).expect("bare send");
-                    if i % SENDS_PER_YIELD == SENDS_PER_YIELD - 1 {
-                        tokio::task::yield_now().await;
-                    }
+/// The fan-out's floor: a PUB task and `subscribers` SUB tasks, run and
+/// timed as [`AsyncRig`]'s tasks are. The `zmq` crate's sockets keep
+/// their context alive.
+pub(crate) fn pub_sub(subscribers: usize, payload: Payload, fresh: bool) -> AsyncRig {
+    let (_, publisher, subs) = sync_pub_sub_sockets(subscribers, "bare-pub");
+    let rt = runtime();
+    let (done_tx, done) = mpsc::channel();
+    let mut go = Vec::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    go.push(tx);
+    rt.spawn(async move {
+        let data = payload.as_slice();
+        while let Some(n) = rx.recv().await {
+            for i in 0..n {
+                publisher.send(data, 0).expect("bare send");
+                if i % SENDS_PER_YIELD == SENDS_PER_YIELD - 1 {
+                    tokio::task::yield_now().await;
                 }
             }
-        });
-        for sub in subs {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-            go.push(tx);
-            let done = done_tx.clone();
-            let guard = rt.enter();
-            // `new`, not `register` (which is unsafe): libzmq keeps ZMQ_FD
-            // open until the socket closes, and the task drops `fd` before
-            // `sub` (declared after it).
-            #[allow(deprecated)]
-            let fd = AsyncFd::new(ZmqFd(sub.get_fd().unwrap())).unwrap();
-            drop(guard);
-            rt.spawn(async move {
-                let mut msg = zmq::Message::new();
-                while let Some(n) = rx.recv().await {
-                    for _ in 0..n {
-                        if fresh {
-                            msg = zmq::Message::new();
-                        }
-                        // In the task's body, not a function taking
-                        // `&sub`: a zmq::Socket is not Sync, so a borrow
-                        // of it across an await would make the task !Send.
-                        loop {
-                            match sub.recv(&mut msg, zmq::DONTWAIT) {
-                                Ok(()) => break,
-                                Err(zmq::Error::EAGAIN) => {}
-                                Err(e) => panic!("bare recv: {e}"),
-                            }
-                            // The failed call may have drained the edge the
-                            // fd would show: read ZMQ_EVENTS before waiting.
-                            while !sub.get_events().unwrap().contains(zmq::POLLIN) {
-                                fd.readable().await.unwrap().clear_ready();
-                            }
-                        }
-                        black_box(&msg);
+        }
+    });
+    for sub in subs {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        go.push(tx);
+        let done = done_tx.clone();
+        let guard = rt.enter();
+        // `new`, not `register` (which is unsafe): libzmq keeps ZMQ_FD
+        // open until the socket closes, and the task drops `fd` before
+        // `sub` (declared after it).
+        #[allow(deprecated)]
+        let fd = AsyncFd::new(ZmqFd(sub.get_fd().unwrap())).unwrap();
+        drop(guard);
+        rt.spawn(async move {
+            let mut msg = zmq::Message::new();
+            while let Some(n) = rx.recv().await {
+                for _ in 0..n {
+                    if fresh {
+                        msg = zmq::Message::new();
                     }
-                    done.send(()).expect("bench thread gone");
+                    // In the task's body, not a function taking
+                    // `&sub`: a zmq::Socket is not Sync, so a borrow
+                    // of it across an await would make the task !Send.
+                    loop {
+                        match sub.recv(&mut msg, zmq::DONTWAIT) {
+                            Ok(()) => break,
+                            Err(zmq::Error::EAGAIN) => {}
+                            Err(e) => panic!("bare recv: {e}"),
+                        }
+                        // The failed call may have drained the edge the
+                        // fd would show: read ZMQ_EVENTS before waiting.
+                        while !sub.get_events().unwrap().contains(zmq::POLLIN) {
+                            fd.readable().await.unwrap().clear_ready();
+                        }
+                    }
+                    black_box(&msg);
                 }
-            });
-        }
-        let rig = BareRig {
-            go,
-            done,
-            subscribers,
-            rt: Some(rt),
-            _ctx: ctx,
-        };
-        rig.run(1); // the connections are up
-        rig
+                done.send(()).expect("bench thread gone");
+            }
+        });
     }
-}
-
-impl Rig for BareRig {
-    fn run(&self, n: u64) -> Duration {
-        let start = |n| self.go.iter().for_each(|go| go.send(n).expect("side gone"));
-        time_batch(n, start, &self.done, self.subscribers)
-    }
-}
-
-impl Drop for BareRig {
-    fn drop(&mut self) {
-        self.go.clear();
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_timeout(Duration::from_secs(5));
-        }
-    }
+    let rig = AsyncRig {
+        go,
+        done,
+        measuring: subscribers,
+        proxy: None,
+        rt: Some(rt),
+    };
+    rig.run(1); // the connections are up
+    rig
 }

@@ -316,7 +316,7 @@ pub(crate) fn pub_sub_into_rig(subscribers: usize, size: usize) -> Box<dyn Rig> 
 #[allow(dead_code)]
 pub(crate) fn pub_sub_bare_rig(subscribers: usize, size: usize, fresh: bool) -> Box<dyn Rig> {
     let payload = Payload::Slice(vec![0x5a; size]);
-    Box::new(bare::BareRig::pub_sub(subscribers, payload, fresh))
+    Box::new(bare::pub_sub(subscribers, payload, fresh))
 }
 
 /// The welcome the PUB repeats until every SUB has one, and the message
