@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -29,7 +28,7 @@ pub(crate) struct Relay {
     /// (else a FIN).
     resets: watch::Sender<(u64, bool)>,
     /// Connections being relayed now.
-    open: Arc<AtomicUsize>,
+    open: watch::Sender<usize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -45,7 +44,7 @@ impl Relay {
         let addr = listener.local_addr().expect("relay address");
         let (mode, mode_rx) = watch::channel(Mode::Forward);
         let (resets, resets_rx) = watch::channel((0u64, true));
-        let open = Arc::new(AtomicUsize::new(0));
+        let open = watch::Sender::new(0usize);
         let counted = open.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -56,13 +55,13 @@ impl Relay {
                 let resets = resets_rx.clone();
                 // Counted from the accept, so that a connection is never
                 // missed while its upstream side is being made.
-                counted.fetch_add(1, Ordering::SeqCst);
+                counted.send_modify(|n| *n += 1);
                 let counted = counted.clone();
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(upstream).await {
                         pipe(client, server, mode, resets).await;
                     }
-                    counted.fetch_sub(1, Ordering::SeqCst);
+                    counted.send_modify(|n| *n -= 1);
                 });
             }
         });
@@ -84,10 +83,12 @@ impl Relay {
         self.mode.send_replace(mode);
     }
 
-    /// How many connections the relay is forwarding now (both of a
-    /// connection's sockets are closed once it is no longer counted).
-    pub(crate) fn open_connections(&self) -> usize {
-        self.open.load(Ordering::SeqCst)
+    /// Resolves once the relay forwards no connection (both sockets of
+    /// each one it had are closed).
+    pub(crate) async fn all_closed(&self) {
+        let mut open = self.open.subscribe();
+        // The sender lives in `self`: the wait cannot fail.
+        let _ = open.wait_for(|n| *n == 0).await;
     }
 
     /// Resets every connection open now (RST to both sides).
