@@ -248,6 +248,21 @@ fn three_frames() -> [Vec<u8>; 3] {
     [b"seq".to_vec(), vec![7u8; 3000], b"end".to_vec()]
 }
 
+/// Sends until the connection is backed up: `try_send` (true when it sent
+/// a message) has found no room for 5 ms. Nothing tells when libzmq's
+/// engine and the kernel's buffers are full, so this polls; it blocks the
+/// thread, which in the crate's child runs nothing else.
+fn fill(mut try_send: impl FnMut() -> bool) {
+    let mut last_sent = std::time::Instant::now();
+    while last_sent.elapsed() < Duration::from_millis(5) {
+        if try_send() {
+            last_sent = std::time::Instant::now();
+        } else {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
 /// libzmq #3442 (unfixed upstream), which no call can be refused against:
 /// a PUSH closed with `LINGER` 0 while its engine has written part of a
 /// multipart message to the connection drops the rest of it, and if the
@@ -275,15 +290,13 @@ fn linger_bare() {
         push.connect(&endpoint).unwrap();
         push.send_multipart(three_frames(), 0).unwrap();
         pull.recv_multipart(0).unwrap();
-        // Until the connection is backed up: no room for 5 ms.
-        let mut last_sent = std::time::Instant::now();
-        while last_sent.elapsed() < Duration::from_millis(5) {
-            match push.send_multipart(three_frames(), zmq::DONTWAIT) {
-                Ok(()) => last_sent = std::time::Instant::now(),
-                Err(zmq::Error::EAGAIN) => std::thread::sleep(Duration::from_micros(200)),
+        fill(
+            || match push.send_multipart(three_frames(), zmq::DONTWAIT) {
+                Ok(()) => true,
+                Err(zmq::Error::EAGAIN) => false,
                 Err(e) => panic!("send: {e}"),
-            }
-        }
+            },
+        );
         let together = std::sync::Arc::new(std::sync::Barrier::new(2));
         let peer = {
             let together = together.clone();
@@ -323,16 +336,11 @@ fn linger_crate(together: bool) {
             push.connect(&endpoint).unwrap();
             push.send(three_frames()).await.unwrap();
             pull.recv().await.unwrap();
-            let mut last_sent = std::time::Instant::now();
-            while last_sent.elapsed() < Duration::from_millis(5) {
-                match push.try_send(three_frames()) {
-                    Ok(()) => last_sent = std::time::Instant::now(),
-                    Err(zmq_tokio::TrySendError::Full(_)) => {
-                        tokio::time::sleep(Duration::from_micros(200)).await
-                    }
-                    Err(e) => panic!("send: {e}"),
-                }
-            }
+            fill(|| match push.try_send(three_frames()) {
+                Ok(()) => true,
+                Err(zmq_tokio::TrySendError::Full(_)) => false,
+                Err(e) => panic!("send: {e}"),
+            });
             if together {
                 let both = std::sync::Arc::new(std::sync::Barrier::new(2));
                 let peer = {
@@ -345,29 +353,28 @@ fn linger_crate(together: bool) {
                 both.wait();
                 push.close();
                 peer.join().unwrap();
-                rounds += 1;
-                continue;
-            }
-            push.close();
-            let gone = async {
-                loop {
-                    tokio::select! {
-                        event = monitor.next_event() => {
-                            let event = event.expect("monitor ended").unwrap();
-                            if event.event == zmq_tokio::Event::Disconnected {
-                                return;
+            } else {
+                push.close();
+                let gone = async {
+                    loop {
+                        tokio::select! {
+                            event = monitor.next_event() => {
+                                let event = event.expect("monitor ended").unwrap();
+                                if event.event == zmq_tokio::Event::Disconnected {
+                                    return;
+                                }
+                            }
+                            msg = pull.recv() => {
+                                assert_eq!(msg.unwrap().len(), 3, "a torn message");
                             }
                         }
-                        msg = pull.recv() => {
-                            assert_eq!(msg.unwrap().len(), 3, "a torn message");
-                        }
                     }
-                }
-            };
-            tokio::time::timeout(Duration::from_secs(10), gone)
-                .await
-                .expect("the PUSH's connection still open 10 s after its close");
-            drop(pull);
+                };
+                tokio::time::timeout(Duration::from_secs(10), gone)
+                    .await
+                    .expect("the PUSH's connection still open 10 s after its close");
+                drop(pull);
+            }
             rounds += 1;
         }
         println!("{rounds} rounds, 0 aborts");
